@@ -1,0 +1,38 @@
+# fashionlab: `make demo` and `make test` are the two commands of the quick start.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: demo test test-slow lint bench venv clean
+
+venv: $(STAMP)
+
+# The venv is (re)installed only when pyproject.toml changes, so a second run is quick.
+# torch is installed first, pinned, so pip never reaches for a CUDA build.
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install -q --disable-pip-version-check "torch==2.13.*"
+	$(PY) -m pip install -q --disable-pip-version-check -e ".[dev]"
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/fashionlab demo --out demo-out
+
+test: $(STAMP)
+	$(PY) -m pytest -n 2 tests
+
+test-slow: $(STAMP)
+	$(PY) -m pytest -m slow tests
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
+
+bench: $(STAMP)
+	$(PY) bench/bench_synth.py
+	$(PY) bench/bench_loader.py
+
+clean:
+	rm -rf $(VENV) demo-out

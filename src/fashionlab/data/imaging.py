@@ -1,0 +1,77 @@
+"""Image reading and writing with errors a user can act on.
+
+Every reader in fashionlab goes through :func:`load_rgb`, so a corrupt file, a grayscale or RGBA
+image, or a huge photograph behave the same everywhere: converted when that is safe, otherwise an
+:class:`~fashionlab.errors.InputError` naming the file.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from ..errors import InputError
+
+#: Larger images are refused rather than decoded (a decompression bomb or a mistake); 10 MP photos pass.
+MAX_PIXELS = 80_000_000
+
+
+def open_image(path: str | Path) -> Image.Image:
+    """Open and fully decode an image file, or raise InputError naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("image file not found", path=path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(path)
+            if img.width * img.height > MAX_PIXELS:
+                raise InputError(f"image is {img.width}x{img.height} pixels, more than the "
+                                 f"{MAX_PIXELS:,} fashionlab accepts", path=path)
+            img.load()
+    except InputError:
+        raise
+    except (UnidentifiedImageError, Image.DecompressionBombWarning, Image.DecompressionBombError) as e:
+        raise InputError(f"not a readable image ({type(e).__name__})", path=path) from None
+    except (OSError, SyntaxError, ValueError) as e:
+        raise InputError(f"image is corrupt or truncated ({e})", path=path) from None
+    return img
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """Convert any PIL mode to RGB; transparent pixels are composited on white."""
+    if img.mode == "RGB":
+        return img
+    if img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        bg = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(bg, rgba).convert("RGB")
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        arr = np.asarray(img, dtype=np.float64)
+        hi = max(float(arr.max()), 1.0)
+        return Image.fromarray((arr / hi * 255).round().astype(np.uint8)).convert("RGB")
+    return img.convert("RGB")
+
+
+def load_rgb(path: str | Path, size: tuple[int, int] | None = None) -> np.ndarray:
+    """Read an image as an (H, W, 3) uint8 RGB array, optionally resized to ``size=(height, width)``."""
+    img = to_rgb(open_image(path))
+    if size is not None and (img.height, img.width) != tuple(size):
+        img = img.resize((size[1], size[0]), Image.BILINEAR, reducing_gap=2.0)
+    return np.asarray(img, dtype=np.uint8)
+
+
+def load_mask(path: str | Path) -> np.ndarray:
+    """Read a single-channel 8-bit mask PNG as an (H, W) uint8 array."""
+    img = open_image(path)
+    if img.mode not in ("L", "P", "1"):
+        raise InputError(f"expected a single-channel 8-bit mask, got mode {img.mode}", path=path)
+    return np.asarray(img.convert("L") if img.mode != "L" else img, dtype=np.uint8)
+
+
+def save_png(path: str | Path, array: np.ndarray, compress_level: int = 1) -> None:
+    """Write a uint8 (H, W) or (H, W, 3) array as PNG (fast compression by default)."""
+    Image.fromarray(np.ascontiguousarray(array)).save(path, format="PNG", compress_level=compress_level)
