@@ -30,8 +30,10 @@ _STREAM_POSE = 1
 
 
 def stream(seed: int, which: int, *extra: int) -> np.random.Generator:
-    """An independent random generator for one aspect (identity, pose, noise) of a seed."""
-    return np.random.default_rng(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, which, *extra]))
+    """An independent random generator for one aspect (identity, pose) of a seed (an int >= 0)."""
+    if int(seed) < 0:
+        raise InputError(f"seed must be a non-negative integer, got {seed}", field="seed")
+    return np.random.default_rng(np.random.SeedSequence([int(seed), which, *extra]))
 
 
 @dataclass(frozen=True)

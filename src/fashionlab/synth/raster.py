@@ -121,72 +121,69 @@ def _poly_sd(px, py, s, base, n):
 
 
 @njit(cache=True)
-def draw_layers(image, label, support, boxes, shapes, clips, materials, bits):
+def draw_layers(image, label, support, boxes, shapes, clips, holes, materials, bits):
     """Draw every layer in order; ``boxes[i] = (y0, y1, x0, x1)``."""
     for i in range(boxes.shape[0]):
         draw_layer(image, label, support, boxes[i, 0], boxes[i, 1], boxes[i, 2], boxes[i, 3], shapes[i],
-                   clips[i], materials[i], bits[i])
+                   clips[i], holes[i], materials[i], bits[i])
 
 
 @njit(cache=True)
-def draw_layer(image, label, support, y0, y1, x0, x1, shape, clip, material, bits):
+def _shape_sd(px, py, shape):
+    """Signed distance (px) of a shape, plus chain coordinates (along in px, across in radii)."""
+    kind = shape[0]
+    along = 0.0
+    across = 0.0
+    if kind == SHAPE_CHAIN:
+        n = int(shape[2])
+        d1, a1, s1, l1 = _seg(px, py, shape[3], shape[4], shape[5], shape[6])
+        sd = d1 - shape[9]
+        along = a1
+        across = s1 / shape[9]
+        cut = shape[11]
+        if n == 3:
+            d2, a2, s2, l2 = _seg(px, py, shape[5], shape[6], shape[7], shape[8])
+            sd2 = d2 - shape[10]
+            if cut >= 0.0:
+                sd2 = max(sd2, a2 - (cut - l1), -a2 - shape[9])   # flat end; no bulge behind the joint
+                sd = max(sd, a1 - cut)
+            if sd2 < sd:
+                sd = sd2
+                along = l1 + a2
+                across = s2 / shape[10]
+        elif cut >= 0.0:
+            sd = max(sd, a1 - cut)
+    elif kind == SHAPE_POLY:
+        sd = _poly_sd(px, py, shape, 3, int(shape[2]))
+    elif kind == SHAPE_ELLIPSE:
+        u = (px - shape[2]) / shape[4]
+        v = (py - shape[3]) / shape[5]
+        sd = max((math.sqrt(u * u + v * v) - 1.0) * min(shape[4], shape[5]), py - shape[6])
+    elif kind == SHAPE_RING:
+        r = math.sqrt((px - shape[2]) ** 2 + (py - shape[3]) ** 2)
+        sd = r - shape[4] if shape[5] < 0 else abs(r - shape[4]) - shape[5]
+    else:  # SHAPE_BOX
+        sd = max(max(shape[2] - px, px - shape[4]), max(shape[3] - py, py - shape[5]))
+    return sd + shape[1], along, across
+
+
+@njit(cache=True)
+def draw_layer(image, label, support, y0, y1, x0, x1, shape, clip, hole, material, bits):
     """Composite one layer into ``image`` (H, W, 3 float32) inside [y0, y1) x [x0, x1).
 
-    ``clip`` is a convex polygon ``[n, x0, y0, ...]`` the shape is intersected with (n = 0: none).
-    Returns the number of pixels touched.
+    ``clip`` is a convex polygon ``[n, x0, y0, ...]`` the shape is intersected with (n = 0: none);
+    ``hole`` is a shape cut out of it (kind < 0: none). Returns the number of pixels touched.
     """
-    kind = shape[0]
-    offset = shape[1]
     touched = 0
     for y in range(y0, y1):
         py = y + 0.5
         for x in range(x0, x1):
             px = x + 0.5
-            along = 0.0
-            across = 0.0
-            if kind == SHAPE_CHAIN:
-                n = int(shape[2])
-                d1, a1, s1, l1 = _seg(px, py, shape[3], shape[4], shape[5], shape[6])
-                sd = d1 - shape[9]
-                along = a1
-                across = s1 / shape[9]
-                cut = shape[11]
-                if n == 3:
-                    d2, a2, s2, l2 = _seg(px, py, shape[5], shape[6], shape[7], shape[8])
-                    sd2 = d2 - shape[10]
-                    if cut >= 0.0:
-                        c2 = a2 - (cut - l1)
-                        if c2 > sd2:
-                            sd2 = c2
-                        if -a2 - shape[9] > sd2:   # no bulge behind the joint
-                            sd2 = -a2 - shape[9]
-                        c1 = a1 - cut
-                        if c1 > sd:
-                            sd = c1
-                    if sd2 < sd:
-                        sd = sd2
-                        along = l1 + a2
-                        across = s2 / shape[10]
-                elif cut >= 0.0 and a1 - cut > sd:
-                    sd = a1 - cut
-            elif kind == SHAPE_POLY:
-                sd = _poly_sd(px, py, shape, 3, int(shape[2]))
-            elif kind == SHAPE_ELLIPSE:
-                u = (px - shape[2]) / shape[4]
-                v = (py - shape[3]) / shape[5]
-                sd = (math.sqrt(u * u + v * v) - 1.0) * min(shape[4], shape[5])
-                if py - shape[6] > sd:
-                    sd = py - shape[6]
-            elif kind == SHAPE_RING:
-                r = math.sqrt((px - shape[2]) ** 2 + (py - shape[3]) ** 2)
-                sd = r - shape[4] if shape[5] < 0 else abs(r - shape[4]) - shape[5]
-            else:  # SHAPE_BOX
-                sd = max(max(shape[2] - px, px - shape[4]), max(shape[3] - py, py - shape[5]))
-            sd += offset
+            sd, along, across = _shape_sd(px, py, shape)
             if clip[0] > 0:
-                sc = _poly_sd(px, py, clip, 1, int(clip[0]))
-                if sc > sd:
-                    sd = sc
+                sd = max(sd, _poly_sd(px, py, clip, 1, int(clip[0])))
+            if hole[0] >= 0:
+                sd = max(sd, -_shape_sd(px, py, hole)[0])
             cov = 0.5 - sd
             if cov <= 0.0:
                 continue
@@ -301,6 +298,7 @@ def clip_polygon(points) -> np.ndarray:
 
 
 NO_CLIP = np.zeros(17)
+NO_HOLE = np.full(SHAPE_SIZE, -1.0)
 
 
 def material(kind: float, *values: float) -> np.ndarray:
@@ -349,11 +347,14 @@ class Canvas:
         self._boxes: list[tuple[int, int, int, int]] = []
         self._shapes: list[np.ndarray] = []
         self._clips: list[np.ndarray] = []
+        self._holes: list[np.ndarray] = []
         self._materials: list[np.ndarray] = []
         self._bits: list[int] = []
 
-    def draw(self, shape: np.ndarray, mat: np.ndarray, bits: int, clip: np.ndarray | None = None) -> None:
-        """Queue one layer (drawn in queue order by :meth:`flush`)."""
+    def draw(self, shape: np.ndarray, mat: np.ndarray, bits: int, clip: np.ndarray | None = None,
+             hole: np.ndarray | None = None) -> None:
+        """Queue one layer (drawn in queue order by :meth:`flush`), optionally intersected with a convex
+        ``clip`` polygon and with a ``hole`` shape cut out of it."""
         x0, y0, x1, y1 = shape_extent(shape)
         if clip is not None:
             n = int(clip[0])
@@ -367,6 +368,7 @@ class Canvas:
         self._boxes.append((iy0, iy1, ix0, ix1))
         self._shapes.append(shape)
         self._clips.append(NO_CLIP if clip is None else clip)
+        self._holes.append(NO_HOLE if hole is None else hole)
         self._materials.append(mat)
         self._bits.append(bits)
 
@@ -375,9 +377,9 @@ class Canvas:
         if not self._boxes:
             return
         draw_layers(self.image, self.label, self.support, np.array(self._boxes, np.int64),
-                    np.stack(self._shapes), np.stack(self._clips), np.stack(self._materials),
+                    np.stack(self._shapes), np.stack(self._clips), np.stack(self._holes), np.stack(self._materials),
                     np.array(self._bits, np.uint8))
-        self._boxes, self._shapes, self._clips, self._materials, self._bits = [], [], [], [], []
+        self._boxes, self._shapes, self._clips, self._holes, self._materials, self._bits = [], [], [], [], [], []
 
 
 #: A fixed table of standard-normal samples; each image reads it from its own offset with its own

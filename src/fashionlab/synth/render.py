@@ -150,70 +150,86 @@ class _Scene:
                (hh + 0.032, hem), (-(hh + 0.032), hem)]
         return np.array([sk.px(x, y) for x, y in pts])
 
-    def torso(self) -> None:
+    def torso(self, hole: np.ndarray | None) -> None:
         sk, u, idn = self.sk, self.u, self.ident
         main, sec = self.torso_color
         mat = material(MAT_TORSO, *main, *sec, self.torso_pattern, u, sk.neck[0] + sk.center_shift * u,
                        sk.neck[1], (sk.hem_y - sk.neck[1]) / u, sk.hip_half + 0.03, idn.fold_amp,
                        idn.fold_period, idn.fold_angle, idn.fold_phase, idn.light_dx, self.gain)
-        self.canvas.draw(polygon(self.torso_polygon()), mat, B_PERSON | B_GARMENT | B_TORSO)
+        self.canvas.draw(polygon(self.torso_polygon()), mat, B_PERSON | B_GARMENT | B_TORSO, hole=hole)
 
-    def fastening(self) -> None:
+    def fastening(self, hole: np.ndarray | None) -> None:
         kind = self.attrs["fastening"]
         if kind == "none":
             return
         sk, u = self.sk, self.u
         main, _ = self.torso_color
         cx = sk.neck[0] + sk.center_shift * u
-        y0, y1 = sk.neck[1] + 0.035 * u, sk.hem_y - 0.012 * u
+        y0, y1 = sk.neck[1] + 0.06 * u, sk.hem_y - 0.012 * u
         bits = B_PERSON | B_GARMENT | B_TORSO | B_FASTENING
         if kind == "buttons":
             half = 0.013 * u
-            self.canvas.draw(box(cx - half, y0, cx + half, y1), flat(self.lit(main, 0.82)), bits)
+            self.canvas.draw(box(cx - half, y0, cx + half, y1), flat(self.lit(main, 0.82)), bits, hole=hole)
             button = (0.10, 0.09, 0.09) if luminance(main) > 0.45 else (0.95, 0.93, 0.86)
             n, r = 5, 0.0105 * u
             for k in range(n):
-                self.canvas.draw(ring(cx, y0 + (k + 0.5) * (y1 - y0) / n, r), flat(button), bits)
+                self.canvas.draw(ring(cx, y0 + (k + 0.5) * (y1 - y0) / n, r), flat(button), bits, hole=hole)
         else:  # zipper: a silver track with teeth and a pull tab
-            half = 0.0075 * u
-            metal = (0.74, 0.74, 0.78)
+            half = 0.0095 * u
+            metal = (0.25, 0.25, 0.27) if luminance(main) > 0.45 else (0.80, 0.80, 0.84)
             self.canvas.draw(box(cx - half, y0, cx + half, y1),
-                             material(MAT_BANDS_Y, *metal, y0, 0.014 * u, 0.28), bits)
+                             material(MAT_BANDS_Y, *metal, y0, 0.014 * u, 0.28), bits, hole=hole)
             tw, th, ty = 0.011 * u, 0.026 * u, y0 + 0.02 * u
-            self.canvas.draw(box(cx - tw, ty - th, cx + tw, ty + th), flat(np.array(metal) * 0.8), bits)
+            self.canvas.draw(box(cx - tw, ty - th, cx + tw, ty + th), flat(np.array(metal) * 0.8), bits, hole=hole)
+
+    def neckline(self) -> np.ndarray | None:
+        """The neckline opening: a hole cut out of the torso and the fastening, with skin beneath it.
+
+        Drawn before the torso, as skin clipped to the torso and grown by a pixel, so the hole's
+        anti-aliased edge always shows skin; the skin layer carries the collar bit.
+        """
+        kind = self.attrs["collar"]
+        sk, u = self.sk, self.u
+        cx, ny = sk.neck[0] + sk.center_shift * u, sk.neck[1]
+        if kind == "crew":
+            hole = ring(cx, ny - 0.012 * u, 0.045 * u)
+        elif kind == "v_neck":
+            hole = polygon([(cx - 0.05 * u, ny - 0.012 * u), (cx + 0.05 * u, ny - 0.012 * u), (cx, ny + 0.10 * u)])
+        elif kind == "shirt_collar":
+            hole = polygon([(cx - 0.03 * u, ny - 0.012 * u), (cx + 0.03 * u, ny - 0.012 * u), (cx, ny + 0.065 * u)])
+        else:  # turtleneck: closed
+            return None
+        skin = hole.copy()
+        skin[1] -= 1.0
+        self.canvas.draw(skin, flat(self.lit(self.ident.skin, 0.93)), B_PERSON | B_COLLAR, self.torso_clip)
+        return hole
 
     def collar(self) -> None:
+        """The collar piece over the neckline: a ribbed band, a V trim, two flaps, or a tube."""
         kind = self.attrs["collar"]
         sk, u = self.sk, self.u
         cx = sk.neck[0] + sk.center_shift * u
         ny = sk.neck[1]
         main, _ = self.torso_color
-        skin = flat(self.lit(self.ident.skin, 0.93))
         trim = flat(self.lit(main, 0.78))
-        piece_bits = B_PERSON | B_GARMENT | B_COLLAR
-        opening_bits = B_PERSON | B_COLLAR
-        clip = self.torso_clip
+        bits = B_PERSON | B_GARMENT | B_COLLAR
         if kind == "crew":
             cy, r_in, r_out = ny - 0.012 * u, 0.045 * u, 0.057 * u
-            self.canvas.draw(ring(cx, cy, r_in), skin, opening_bits, clip)
-            self.canvas.draw(ring(cx, cy, 0.5 * (r_in + r_out), 0.5 * (r_out - r_in)), trim, piece_bits, clip)
+            self.canvas.draw(ring(cx, cy, 0.5 * (r_in + r_out), 0.5 * (r_out - r_in)), trim, bits, self.torso_clip)
         elif kind == "v_neck":
             a, b, c = (cx - 0.05 * u, ny - 0.012 * u), (cx + 0.05 * u, ny - 0.012 * u), (cx, ny + 0.10 * u)
-            self.canvas.draw(polygon([a, b, c]), skin, opening_bits, clip)
-            self.canvas.draw(chain([a, c, b], 0.0075 * u), trim, piece_bits, clip)
+            self.canvas.draw(chain([a, c, b], 0.0075 * u), trim, bits, self.torso_clip)
         elif kind == "shirt_collar":
-            tri = [(cx - 0.03 * u, ny - 0.012 * u), (cx + 0.03 * u, ny - 0.012 * u), (cx, ny + 0.065 * u)]
-            self.canvas.draw(polygon(tri), skin, opening_bits, clip)
             flap_col = np.clip((0.55 * main + 0.45 * np.array((0.97, 0.97, 0.95))) * self.gain, 0, 1)
             for side in (-1.0, 1.0):
                 flap = [(cx + side * 0.004 * u, ny + 0.062 * u), (cx + side * 0.040 * u, ny - 0.024 * u),
                         (cx + side * 0.066 * u, ny + 0.004 * u), (cx + side * 0.050 * u, ny + 0.060 * u)]
-                self.canvas.draw(polygon(flap, offset=-0.004 * u), flat(flap_col * 0.6), piece_bits)
-                self.canvas.draw(polygon(flap, offset=0.002 * u), flat(flap_col), piece_bits)
+                self.canvas.draw(polygon(flap, offset=-0.004 * u), flat(flap_col * 0.6), bits)
+                self.canvas.draw(polygon(flap, offset=0.002 * u), flat(flap_col), bits)
         else:  # turtleneck: a ribbed tube over the neck
             r = 0.04 * self.ident.width * u
             self.canvas.draw(chain([(cx, ny - 0.045 * u), (cx, ny + 0.012 * u)], r),
-                             material(MAT_RIBBED, *main, 0.016 * u, 0.12, 0.2, self.gain), piece_bits)
+                             material(MAT_RIBBED, *main, 0.016 * u, 0.12, 0.2, self.gain), bits)
 
     def sleeve(self, i: int) -> None:
         length = self.attrs["sleeve"]
@@ -322,9 +338,10 @@ def render(seed: int, attributes: dict[str, str], pose: Pose | None = None, *, s
     scene.trousers()
     scene.hair_back()
     scene.neck()
-    scene.torso()
-    scene.fastening()
+    hole = scene.neckline()
+    scene.torso(hole)
     scene.collar()
+    scene.fastening(hole)
     scene.arms_and_sleeves()
     scene.head()
     result = scene.finish(noise)
