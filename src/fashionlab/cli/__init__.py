@@ -1,0 +1,36 @@
+"""The ``fashionlab`` command. Commands are thin: each parses options and calls a library function."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+
+from ..errors import FashionlabError
+from .data import data_app
+from .demo import demo
+
+app = typer.Typer(
+    name="fashionlab",
+    help="Understand, search, edit and re-pose fashion images; SynthFashion ground truth built in.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(data_app, name="data")
+app.command("demo")(demo)
+
+err = Console(stderr=True, highlight=False)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the console script: user errors are printed plainly, without a traceback."""
+    try:
+        app(args=argv, standalone_mode=True)
+    except FashionlabError as e:
+        err.print(f"[bold red]error:[/] {e}", markup=True, soft_wrap=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
