@@ -253,68 +253,72 @@ def draw_layer(image, label, support, y0, y1, x0, x1, shape, clip, hole, materia
     return touched
 
 
-def new_shape(kind: float, *values: float, offset: float = 0.0) -> np.ndarray:
-    s = np.zeros(SHAPE_SIZE, np.float64)
-    s[0] = kind
-    s[1] = offset
-    s[2:2 + len(values)] = values
-    return s
+# Layer parameters are plain lists of floats (cheap to build); Canvas.flush makes one array per image.
+Params = list
 
 
-def chain(points, r1: float, r2: float | None = None, end_cut: float = -1.0, offset: float = 0.0) -> np.ndarray:
+def _flat_points(points) -> list[float]:
+    out: list[float] = []
+    for p in points:
+        out.append(float(p[0]))
+        out.append(float(p[1]))
+    return out
+
+
+def new_shape(kind: float, *values: float, offset: float = 0.0) -> Params:
+    s = [kind, float(offset), *map(float, values)]
+    return s + [0.0] * (SHAPE_SIZE - len(s))
+
+
+def chain(points, r1: float, r2: float | None = None, end_cut: float = -1.0, offset: float = 0.0) -> Params:
     """A capsule chain through 2 or 3 (x, y) points with radii r1 (first segment) and r2 (second);
     ``end_cut`` >= 0 cuts it flat at that arc length (px) from the first point."""
-    pts = np.asarray(points, np.float64).reshape(-1, 2)
-    flat = np.zeros(6)
-    flat[:pts.size] = pts.ravel()
-    return new_shape(SHAPE_CHAIN, len(pts), *flat, r1, r1 if r2 is None else r2, end_cut, offset=offset)
+    pts = _flat_points(points)
+    n = len(pts) // 2
+    pts += [0.0] * (6 - len(pts))
+    return new_shape(SHAPE_CHAIN, n, *pts, r1, r1 if r2 is None else r2, end_cut, offset=offset)
 
 
-def polygon(points, offset: float = 0.0) -> np.ndarray:
-    pts = np.asarray(points, np.float64).reshape(-1, 2)
-    if not 3 <= len(pts) <= 8:
+def polygon(points, offset: float = 0.0) -> Params:
+    pts = _flat_points(points)
+    if not 3 <= len(pts) // 2 <= 8:
         raise ValueError("a polygon has 3 to 8 points")
-    return new_shape(SHAPE_POLY, len(pts), *pts.ravel(), offset=offset)
+    return new_shape(SHAPE_POLY, len(pts) // 2, *pts, offset=offset)
 
 
-def ellipse(cx, cy, rx, ry, max_y: float = 1e9) -> np.ndarray:
+def ellipse(cx, cy, rx, ry, max_y: float = 1e9) -> Params:
     return new_shape(SHAPE_ELLIPSE, cx, cy, rx, ry, max_y)
 
 
-def ring(cx, cy, radius, half_thickness: float = -1.0) -> np.ndarray:
+def ring(cx, cy, radius, half_thickness: float = -1.0) -> Params:
     return new_shape(SHAPE_RING, cx, cy, radius, half_thickness)
 
 
-def box(x0, y0, x1, y1) -> np.ndarray:
+def box(x0, y0, x1, y1) -> Params:
     return new_shape(SHAPE_BOX, x0, y0, x1, y1)
 
 
-def clip_polygon(points) -> np.ndarray:
-    pts = np.asarray(points, np.float64).reshape(-1, 2)
-    c = np.zeros(17)
-    c[0] = len(pts)
-    c[1:1 + pts.size] = pts.ravel()
-    return c
+def clip_polygon(points) -> Params:
+    pts = _flat_points(points)
+    return [float(len(pts) // 2), *pts] + [0.0] * (16 - len(pts))
 
 
-NO_CLIP = np.zeros(17)
-NO_HOLE = np.full(SHAPE_SIZE, -1.0)
+NO_CLIP = [0.0] * 17
+NO_HOLE = [-1.0] * SHAPE_SIZE
 
 
-def material(kind: float, *values: float) -> np.ndarray:
-    m = np.zeros(MAT_SIZE, np.float64)
-    m[0] = kind
-    m[1:1 + len(values)] = values
-    return m
+def material(kind: float, *values: float) -> Params:
+    m = [kind, *map(float, values)]
+    return m + [0.0] * (MAT_SIZE - len(m))
 
 
-def flat(rgb) -> np.ndarray:
-    return material(MAT_FLAT, *np.asarray(rgb, np.float64))
+def flat(rgb) -> Params:
+    return material(MAT_FLAT, *rgb)
 
 
-def shape_extent(shape: np.ndarray) -> tuple[float, float, float, float]:
+def shape_extent(shape: Params) -> tuple[float, float, float, float]:
     """Bounding extent (x0, y0, x1, y1) in pixels of a shape (before clipping)."""
-    v = shape.tolist()
+    v = shape
     kind, offset = v[0], v[1]
     pad = max(0.0, -offset)
     if kind in (SHAPE_CHAIN, SHAPE_POLY):
@@ -345,22 +349,22 @@ class Canvas:
         self.label = np.zeros((height, width), np.uint8)
         self.support = np.zeros((height, width), np.uint8)
         self._boxes: list[tuple[int, int, int, int]] = []
-        self._shapes: list[np.ndarray] = []
-        self._clips: list[np.ndarray] = []
-        self._holes: list[np.ndarray] = []
-        self._materials: list[np.ndarray] = []
+        self._shapes: list[Params] = []
+        self._clips: list[Params] = []
+        self._holes: list[Params] = []
+        self._materials: list[Params] = []
         self._bits: list[int] = []
 
-    def draw(self, shape: np.ndarray, mat: np.ndarray, bits: int, clip: np.ndarray | None = None,
-             hole: np.ndarray | None = None) -> None:
+    def draw(self, shape: Params, mat: Params, bits: int, clip: Params | None = None,
+             hole: Params | None = None) -> None:
         """Queue one layer (drawn in queue order by :meth:`flush`), optionally intersected with a convex
         ``clip`` polygon and with a ``hole`` shape cut out of it."""
         x0, y0, x1, y1 = shape_extent(shape)
         if clip is not None:
             n = int(clip[0])
-            pts = clip[1:1 + 2 * n].reshape(n, 2)
-            x0, y0 = max(x0, pts[:, 0].min()), max(y0, pts[:, 1].min())
-            x1, y1 = min(x1, pts[:, 0].max()), min(y1, pts[:, 1].max())
+            cx, cy = clip[1:1 + 2 * n:2], clip[2:2 + 2 * n:2]
+            x0, y0 = max(x0, min(cx)), max(y0, min(cy))
+            x1, y1 = min(x1, max(cx)), min(y1, max(cy))
         iy0, iy1 = max(0, int(math.floor(y0 - 1.5))), min(self.h, int(math.ceil(y1 + 1.5)))
         ix0, ix1 = max(0, int(math.floor(x0 - 1.5))), min(self.w, int(math.ceil(x1 + 1.5)))
         if iy1 <= iy0 or ix1 <= ix0:
@@ -377,7 +381,7 @@ class Canvas:
         if not self._boxes:
             return
         draw_layers(self.image, self.label, self.support, np.array(self._boxes, np.int64),
-                    np.stack(self._shapes), np.stack(self._clips), np.stack(self._holes), np.stack(self._materials),
+                    np.array(self._shapes), np.array(self._clips), np.array(self._holes), np.array(self._materials),
                     np.array(self._bits, np.uint8))
         self._boxes, self._shapes, self._clips, self._holes, self._materials, self._bits = [], [], [], [], [], []
 
@@ -392,19 +396,17 @@ NOISE_TABLE = np.random.default_rng(20261124).standard_normal(1 << NOISE_TABLE_B
 def finish_image(image, table, offset, stride, sigma):
     """Add table noise times ``sigma`` (0: none) and quantise to uint8."""
     h, w, c = image.shape
-    out = np.empty((h, w, c), np.uint8)
+    flat_in = image.reshape(h * w * c)
+    out = np.empty(h * w * c, np.uint8)
     mask = table.shape[0] - 1
     idx = offset & mask
-    for y in range(h):
-        for x in range(w):
-            for k in range(c):
-                v = image[y, x, k]
-                if sigma > 0.0:
-                    v += sigma * table[idx]
-                    idx = (idx + stride) & mask
-                v = 0.0 if v < 0.0 else (1.0 if v > 1.0 else v)
-                out[y, x, k] = np.uint8(v * 255.0 + 0.5)
-    return out
+    s = np.float32(sigma)
+    for i in range(h * w * c):
+        v = flat_in[i] + s * table[idx]
+        idx = (idx + stride) & mask
+        v = min(np.float32(1.0), max(np.float32(0.0), v))
+        out[i] = int(v * np.float32(255.0) + np.float32(0.5))
+    return out.reshape(h, w, c)
 
 
 @njit(cache=True)

@@ -84,11 +84,10 @@ def _size(size: int | tuple[int, int]) -> tuple[int, int]:
     return h, w
 
 
-def garment_colors(base: str, jitter: tuple[float, float, float]) -> tuple[np.ndarray, np.ndarray]:
+def garment_colors(base: str, jitter: tuple[float, float, float]) -> tuple[tuple, tuple]:
     """Main and secondary (pattern) colour of a garment colour name."""
-    main = np.clip(np.array(COLOR_RGB[base], np.float32) + np.array(jitter, np.float32), 0, 1)
-    secondary = (np.array((0.10, 0.11, 0.16), np.float32) if luminance(main) > 0.5
-                 else np.array((0.93, 0.93, 0.90), np.float32))
+    main = tuple(min(1.0, max(0.0, c + j)) for c, j in zip(COLOR_RGB[base], jitter, strict=True))
+    secondary = (0.10, 0.11, 0.16) if luminance(main) > 0.5 else (0.93, 0.93, 0.90)
     return main, secondary
 
 
@@ -113,11 +112,12 @@ class _Scene:
         self.gain = self.ident.light_gain
         self.torso_clip = clip_polygon(self.torso_polygon())
 
-    def lit(self, rgb, factor: float = 1.0) -> np.ndarray:
-        return np.clip(np.asarray(rgb, np.float64) * (factor * self.gain), 0, 1)
+    def lit(self, rgb, factor: float = 1.0) -> list[float]:
+        f = factor * self.gain
+        return [min(1.0, max(0.0, float(c) * f)) for c in rgb]
 
-    def cylinder(self, rgb, strength: float = 0.22) -> np.ndarray:
-        return material(MAT_CYLINDER, *np.asarray(rgb, np.float64), strength, self.gain)
+    def cylinder(self, rgb, strength: float = 0.22) -> list[float]:
+        return material(MAT_CYLINDER, *rgb, strength, self.gain)
 
     # ---------------------------------------------------------------- background
     def background(self) -> None:
@@ -150,7 +150,7 @@ class _Scene:
                (hh + 0.032, hem), (-(hh + 0.032), hem)]
         return np.array([sk.px(x, y) for x, y in pts])
 
-    def torso(self, hole: np.ndarray | None) -> None:
+    def torso(self, hole: list | None) -> None:
         sk, u, idn = self.sk, self.u, self.ident
         main, sec = self.torso_color
         mat = material(MAT_TORSO, *main, *sec, self.torso_pattern, u, sk.neck[0] + sk.center_shift * u,
@@ -158,7 +158,7 @@ class _Scene:
                        idn.fold_period, idn.fold_angle, idn.fold_phase, idn.light_dx, self.gain)
         self.canvas.draw(polygon(self.torso_polygon()), mat, B_PERSON | B_GARMENT | B_TORSO, hole=hole)
 
-    def fastening(self, hole: np.ndarray | None) -> None:
+    def fastening(self, hole: list | None) -> None:
         kind = self.attrs["fastening"]
         if kind == "none":
             return
@@ -180,9 +180,9 @@ class _Scene:
             self.canvas.draw(box(cx - half, y0, cx + half, y1),
                              material(MAT_BANDS_Y, *metal, y0, 0.014 * u, 0.28), bits, hole=hole)
             tw, th, ty = 0.011 * u, 0.026 * u, y0 + 0.02 * u
-            self.canvas.draw(box(cx - tw, ty - th, cx + tw, ty + th), flat(np.array(metal) * 0.8), bits, hole=hole)
+            self.canvas.draw(box(cx - tw, ty - th, cx + tw, ty + th), flat([c * 0.8 for c in metal]), bits, hole=hole)
 
-    def neckline(self) -> np.ndarray | None:
+    def neckline(self) -> list | None:
         """The neckline opening: a hole cut out of the torso and the fastening, with skin beneath it.
 
         Drawn before the torso, as skin clipped to the torso and grown by a pixel, so the hole's
@@ -199,7 +199,7 @@ class _Scene:
             hole = polygon([(cx - 0.03 * u, ny - 0.012 * u), (cx + 0.03 * u, ny - 0.012 * u), (cx, ny + 0.065 * u)])
         else:  # turtleneck: closed
             return None
-        skin = hole.copy()
+        skin = list(hole)
         skin[1] -= 1.0
         self.canvas.draw(skin, flat(self.lit(self.ident.skin, 0.93)), B_PERSON | B_COLLAR, self.torso_clip)
         return hole
@@ -220,11 +220,11 @@ class _Scene:
             a, b, c = (cx - 0.05 * u, ny - 0.012 * u), (cx + 0.05 * u, ny - 0.012 * u), (cx, ny + 0.10 * u)
             self.canvas.draw(chain([a, c, b], 0.0075 * u), trim, bits, self.torso_clip)
         elif kind == "shirt_collar":
-            flap_col = np.clip((0.55 * main + 0.45 * np.array((0.97, 0.97, 0.95))) * self.gain, 0, 1)
+            flap_col = self.lit([0.55 * c + 0.45 * w for c, w in zip(main, (0.97, 0.97, 0.95), strict=True)])
             for side in (-1.0, 1.0):
                 flap = [(cx + side * 0.004 * u, ny + 0.062 * u), (cx + side * 0.040 * u, ny - 0.024 * u),
                         (cx + side * 0.066 * u, ny + 0.004 * u), (cx + side * 0.050 * u, ny + 0.060 * u)]
-                self.canvas.draw(polygon(flap, offset=-0.004 * u), flat(flap_col * 0.6), bits)
+                self.canvas.draw(polygon(flap, offset=-0.004 * u), flat([c * 0.6 for c in flap_col]), bits)
                 self.canvas.draw(polygon(flap, offset=0.002 * u), flat(flap_col), bits)
         else:  # turtleneck: a ribbed tube over the neck
             r = 0.04 * self.ident.width * u
