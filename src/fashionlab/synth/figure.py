@@ -149,7 +149,8 @@ class Pose:
         )
 
     def to_dict(self) -> dict[str, float]:
-        return {k: round(v, 4) for k, v in asdict(self).items()}
+        """Full-precision dict (rounding would break exact re-rendering)."""
+        return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, float]) -> Pose:
