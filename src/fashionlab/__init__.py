@@ -6,3 +6,10 @@ command). See README.md for a tour.
 """
 
 __version__ = "0.1.0"
+
+
+def load(path, device="cpu"):
+    """Load an exported model folder (``config.json`` + ``model.safetensors``), ready for inference."""
+    from .engine.export import load as _load
+
+    return _load(path, device)

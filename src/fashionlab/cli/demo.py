@@ -44,7 +44,7 @@ def demo(
     """Render SynthFashion samples, write and validate a dataset, and draw its contact sheet."""
     from ..data.check import check_dataset, format_report
     from ..data.sheet import contact_sheet
-    from ..runs import next_free_dir
+    from ..engine.runs import next_free_dir
     from ..synth.generate import SynthConfig, generate_dataset
 
     run = next_free_dir(out_dir, "run")

@@ -19,3 +19,18 @@ def next_free_dir(parent: str | Path, prefix: str = "run") -> Path:
             return path
         except FileExistsError:
             k += 1
+
+
+def git_commit(cwd: str | Path | None = None) -> str | None:
+    """The git commit of the working tree (with ``-dirty`` when it has changes), or None outside git."""
+    import subprocess
+
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10)
+        if sha.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
+                               capture_output=True, text=True, timeout=10)
+        return sha.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return None

@@ -1,0 +1,55 @@
+"""Run logs a person can read: ``stats.jsonl`` (one JSON object per logged step) and TensorBoard."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+
+class RunLogger:
+    """Writes scalars to ``stats.jsonl`` and TensorBoard (``tb/``); only on rank 0 (``enabled``)."""
+
+    def __init__(self, run_dir: Path, enabled: bool = True, tensorboard: bool = True):
+        self.enabled = enabled
+        self.run_dir = Path(run_dir)
+        self._tb = None
+        self._jsonl = None
+        if enabled:
+            self._jsonl = open(self.run_dir / "stats.jsonl", "a", encoding="utf-8")
+            if tensorboard:
+                try:
+                    from torch.utils.tensorboard import SummaryWriter
+
+                    self._tb = SummaryWriter(str(self.run_dir / "tb"))
+                except ImportError:  # tensorboard not installed: JSONL only
+                    self._tb = None
+
+    def log(self, step: int, scalars: dict[str, float], **extra: Any) -> None:
+        if not self.enabled:
+            return
+        row = {"step": step, "time": round(time.time(), 3), **{k: float(v) for k, v in scalars.items()}, **extra}
+        self._jsonl.write(json.dumps(row) + "\n")
+        self._jsonl.flush()
+        if self._tb is not None:
+            for k, v in scalars.items():
+                self._tb.add_scalar(k, float(v), step)
+
+    def image(self, tag: str, step: int, image_hwc) -> None:
+        if self.enabled and self._tb is not None:
+            self._tb.add_image(tag, image_hwc, step, dataformats="HWC")
+
+    def close(self) -> None:
+        if self._jsonl:
+            self._jsonl.close()
+            self._jsonl = None
+        if self._tb is not None:
+            self._tb.flush()
+            self._tb.close()
+            self._tb = None
+
+
+def read_stats(run_dir: str | Path) -> list[dict[str, Any]]:
+    path = Path(run_dir) / "stats.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []

@@ -1,0 +1,250 @@
+"""FashionSearchNet's attribute network with localisation (Ak et al., CVPR 2018), from scratch.
+
+conv1-5 (a registered backbone) -> conv6, conv7 -> global average pooling -> one linear classifier per
+attribute. The classifier weights turn conv7 into class activation maps (attribute activation maps,
+AAMs) for every value: ``CAM_v(i, j) = sum_k w_vk f_k(i, j)``. For each attribute, the AAM of the
+predicted value is thresholded (``aam_threshold`` x its max) and the box of its largest connected region
+pools conv5 features (ROIAlign); three FC layers give that attribute's representation, trained with
+classification and triplet losses. The L2-normalised attribute representations are concatenated and
+compressed into a global representation (global triplet loss). Search replaces one attribute's
+representation by the wanted value's prototype and recompresses (see ``fashionlab.search``).
+
+One network serves three later uses through one API:
+- :meth:`AttrNet.cam` gives min-max normalised CAMs at image resolution (AMGAN's attention target);
+- :meth:`AttrNet.features` gives conv5 / pooled features (perceptual losses, reference matching);
+- a second AttrNet trained with another seed is the independent *evaluator* of editing methods
+  (:meth:`AttrNet.predict`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .backbones import BACKBONES, conv_bn
+from .roi import largest_component_boxes, roi_align
+
+
+@dataclass
+class AttrNetModelConfig:
+    """Architecture of the attribute network (``model.*``)."""
+
+    backbone: str = "alexnet"         # a name from BACKBONES (alexnet, resnet18, resnet50)
+    width: float = 1.0                # channel multiplier of the backbone
+    output_stride: int = 8            # conv5 stride (alexnet: 8; resnets: 8, 16 or 32)
+    conv67_channels: int = 512        # channels of conv6 and conv7 (the AAM layer)
+    roi_size: int = 3                 # ROI pooling output is roi_size x roi_size
+    fc_dim: int = 256                 # hidden width of the three FC layers per attribute
+    rep_dim: int = 64                 # per-attribute representation size
+    global_dim: int = 128             # compressed global representation size
+    aam_threshold: float = 0.5        # AAM region: >= this fraction of the map's max (largest component)
+
+
+@dataclass
+class AttrNetOutput:
+    logits: list[torch.Tensor]        # per attribute (B, n_values): GAP classifier (AAM branch)
+    rep_logits: list[torch.Tensor]    # per attribute (B, n_values): classifier on the representation
+    reps: torch.Tensor                # (B, A, rep_dim), L2-normalised
+    global_rep: torch.Tensor          # (B, global_dim), L2-normalised
+    boxes: torch.Tensor               # (B, A, 4) AAM boxes in conv5 cells (x0, y0, x1, y1)
+    conv5: torch.Tensor               # (B, C5, h, w)
+    conv7: torch.Tensor               # (B, C7, h, w)
+    pooled: torch.Tensor              # (B, C7)
+
+
+class AttrNet(nn.Module):
+    """See the module docstring. ``attributes`` is ``[(name, [values...]), ...]``."""
+
+    def __init__(self, attributes: list[tuple[str, list[str]]], cfg: AttrNetModelConfig | None = None):
+        super().__init__()
+        self.cfg = cfg or AttrNetModelConfig()
+        self.attributes = [(n, list(v)) for n, v in attributes]
+        if not self.attributes:
+            raise ValueError("AttrNet needs at least one attribute")
+        c = self.cfg
+        self.backbone = BACKBONES.get(c.backbone)(width=c.width, output_stride=c.output_stride)
+        c5 = self.backbone.out_channels
+        self.conv67 = nn.Sequential(conv_bn(c5, c.conv67_channels, 3), conv_bn(c.conv67_channels, c.conv67_channels, 3))
+        self.classifiers = nn.ModuleList(nn.Linear(c.conv67_channels, len(v)) for _, v in self.attributes)
+        roi_in = c5 * c.roi_size * c.roi_size
+        self.rep_heads = nn.ModuleList(
+            nn.Sequential(nn.Linear(roi_in, c.fc_dim), nn.ReLU(inplace=True), nn.Linear(c.fc_dim, c.fc_dim),
+                          nn.ReLU(inplace=True), nn.Linear(c.fc_dim, c.rep_dim))
+            for _ in self.attributes)
+        self.rep_classifiers = nn.ModuleList(nn.Linear(c.rep_dim, len(v)) for _, v in self.attributes)
+        self.compress = nn.Sequential(nn.Linear(c.rep_dim * len(self.attributes), c.fc_dim), nn.ReLU(inplace=True),
+                                      nn.Linear(c.fc_dim, c.global_dim))
+
+    @property
+    def attribute_names(self) -> list[str]:
+        return [n for n, _ in self.attributes]
+
+    def attribute_index(self, name: str) -> int:
+        from ..errors import InputError
+
+        for i, (n, _) in enumerate(self.attributes):
+            if n == name:
+                return i
+        raise InputError(f"unknown attribute {name!r}; this model knows: {', '.join(self.attribute_names)}")
+
+    # ------------------------------------------------------------------ pieces
+    def cams_raw(self, conv7: torch.Tensor, a: int) -> torch.Tensor:
+        """(B, n_values, h, w) class activation maps of attribute ``a``."""
+        return torch.einsum("vc,bchw->bvhw", self.classifiers[a].weight.to(conv7.dtype), conv7)
+
+    def compress_reps(self, reps: torch.Tensor) -> torch.Tensor:
+        """Global representation of (B, A, rep_dim) L2-normalised attribute representations."""
+        return F.normalize(self.compress(reps.flatten(1)).float(), dim=1)
+
+    def forward(self, x: torch.Tensor) -> AttrNetOutput:
+        assert x.dim() == 4 and x.shape[1] == 3, f"expected (B, 3, H, W) images, got {tuple(x.shape)}"
+        conv5 = self.backbone(x)
+        conv7 = self.conv67(conv5)
+        pooled = conv7.mean(dim=(2, 3))
+        logits = [clf(pooled) for clf in self.classifiers]
+        b, _, h, w = conv7.shape
+        aams = []
+        for a, lg in enumerate(logits):
+            cams = self.cams_raw(conv7, a)
+            pred = lg.argmax(dim=1)
+            aams.append(cams[torch.arange(b), pred])
+        boxes = largest_component_boxes(torch.stack(aams, 1).reshape(-1, h, w).detach().float(),
+                                        self.cfg.aam_threshold).reshape(b, len(logits), 4)
+        pooled_rois = roi_align(conv5, boxes.to(conv5.dtype), self.cfg.roi_size)  # (B, A, C5, r, r)
+        reps = torch.stack([head(pooled_rois[:, a].flatten(1)) for a, head in enumerate(self.rep_heads)], 1)
+        reps = F.normalize(reps.float(), dim=2)
+        rep_logits = [clf(reps[:, a].to(clf.weight.dtype)) for a, clf in enumerate(self.rep_classifiers)]
+        return AttrNetOutput(logits=logits, rep_logits=rep_logits, reps=reps, global_rep=self.compress_reps(reps),
+                             boxes=boxes, conv5=conv5, conv7=conv7, pooled=pooled)
+
+    # ------------------------------------------------------------------ public API
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Per attribute, (B, n_values) probabilities (from the representation classifiers)."""
+        out = self(x)
+        return [F.softmax(lg.float(), dim=1) for lg in out.rep_logits]
+
+    def cam(self, x: torch.Tensor, attribute: str | int, value: torch.Tensor | int | None = None,
+            size: tuple[int, int] | None = None) -> torch.Tensor:
+        """Min-max normalised CAM in [0, 1], (B, H, W) at image size, of ``attribute`` for ``value``
+        (an index or a (B,) tensor of indices; default: the predicted value). Differentiable in ``x``
+        only if the caller needs it; AMGAN uses it under ``torch.no_grad`` as an attention target."""
+        a = attribute if isinstance(attribute, int) else self.attribute_index(attribute)
+        conv7 = self.conv67(self.backbone(x))
+        cams = self.cams_raw(conv7, a).float()
+        b = x.shape[0]
+        if value is None:
+            value = self.classifiers[a](conv7.mean(dim=(2, 3))).argmax(dim=1)
+        elif isinstance(value, int):
+            value = torch.full((b,), value, dtype=torch.long, device=x.device)
+        m = cams[torch.arange(b, device=x.device), value]
+        m = F.interpolate(m[:, None], size=size or tuple(x.shape[-2:]), mode="bilinear", align_corners=False)[:, 0]
+        lo = m.flatten(1).min(1).values[:, None, None]
+        hi = m.flatten(1).max(1).values[:, None, None]
+        return (m - lo) / (hi - lo).clamp_min(1e-6)
+
+    def features(self, x: torch.Tensor, layer: str = "conv5") -> torch.Tensor:
+        """Features for perceptual losses and reference matching: ``conv5`` (B, C, h, w), ``conv7`` or
+        ``pooled`` (B, C)."""
+        conv5 = self.backbone(x)
+        if layer == "conv5":
+            return conv5
+        conv7 = self.conv67(conv5)
+        if layer == "conv7":
+            return conv7
+        if layer == "pooled":
+            return conv7.mean(dim=(2, 3))
+        raise ValueError(f"unknown layer {layer!r}; valid: conv5, conv7, pooled")
+
+    @torch.no_grad()
+    def embed(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(attribute representations (B, A, rep_dim), global representation (B, global_dim))."""
+        out = self(x)
+        return out.reps, out.global_rep
+
+
+@dataclass
+class LossWeights:
+    """Weights of the attribute-network losses (``loss.*``)."""
+
+    cls: float = 1.0                  # GAP classifiers (they make the AAMs)
+    rep_cls: float = 1.0              # classifiers on the attribute representations
+    triplet: float = 1.0              # per-attribute triplet ranking (batch-hard)
+    global_triplet: float = 1.0       # global triplet ranking on the compressed representation
+    margin: float = 0.2               # triplet margin (cosine distance units)
+    class_weights: bool = False       # weight CE by inverse class frequency of the training split
+    extra: dict = field(default_factory=dict)
+
+
+def batch_hard_triplet(emb: torch.Tensor, labels: torch.Tensor, margin: float) -> tuple[torch.Tensor, float]:
+    """Batch-hard triplet loss on L2-normalised ``emb`` (N, D); ``labels`` (N,) with -1 = unknown.
+    Returns (loss, share of anchors that had a positive and a negative)."""
+    known = labels >= 0
+    if known.sum() < 3:
+        return emb.sum() * 0.0, 0.0
+    e, y = emb[known], labels[known]
+    dist = (1.0 - e @ e.t()).clamp_min(0.0)
+    same = y[:, None] == y[None, :]
+    eye = torch.eye(len(y), dtype=torch.bool, device=e.device)
+    pos_mask, neg_mask = same & ~eye, ~same
+    valid = pos_mask.any(1) & neg_mask.any(1)
+    if not valid.any():
+        return emb.sum() * 0.0, 0.0
+    hardest_pos = (dist * pos_mask).max(1).values
+    hardest_neg = dist.masked_fill(~neg_mask, float("inf")).min(1).values
+    loss = F.relu(hardest_pos - hardest_neg + margin)[valid].mean()
+    return loss, float(valid.float().mean())
+
+
+def ranking_triplet(emb: torch.Tensor, labels: torch.Tensor, margin: float) -> torch.Tensor:
+    """Global ranking: for each anchor, a sample sharing more known attributes must be closer than one
+    sharing fewer. Mines, per anchor, the hardest pair across the best-matching and worse-matching sets
+    (works on small batches where exact duplicates are rare). ``labels`` (N, A) with -1 unknown."""
+    both = (labels[:, None, :] >= 0) & (labels[None, :, :] >= 0)
+    match = ((labels[:, None, :] == labels[None, :, :]) & both).sum(-1).float()  # (N, N)
+    n = len(labels)
+    eye = torch.eye(n, dtype=torch.bool, device=emb.device)
+    match = match.masked_fill(eye, -1)
+    best = match.max(1, keepdim=True).values
+    pos_mask = (match == best) & ~eye
+    neg_mask = (match < best) & ~eye & (match >= 0)
+    valid = pos_mask.any(1) & neg_mask.any(1)
+    if not valid.any():
+        return emb.sum() * 0.0
+    dist = (1.0 - emb @ emb.t()).clamp_min(0.0)
+    hardest_pos = (dist * pos_mask).max(1).values
+    hardest_neg = dist.masked_fill(~neg_mask, float("inf")).min(1).values
+    return F.relu(hardest_pos - hardest_neg + margin)[valid].mean()
+
+
+def attrnet_losses(out: AttrNetOutput, labels: torch.Tensor, w: LossWeights,
+                   class_weights: list[torch.Tensor] | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+    """All FashionSearchNet losses; unknown labels (-1) are masked out. Returns (loss, scalars)."""
+    total = out.reps.sum() * 0.0
+    scalars: dict[str, float] = {}
+    cls_sum, rep_sum, tri_sum, acc_sum, n_att = 0.0, 0.0, 0.0, 0.0, len(out.logits)
+    for a in range(n_att):
+        y = labels[:, a]
+        cw = class_weights[a].to(out.logits[a].device) if class_weights else None
+        if (y >= 0).any():
+            lc = F.cross_entropy(out.logits[a].float(), y, weight=cw, ignore_index=-1)
+            lr = F.cross_entropy(out.rep_logits[a].float(), y, weight=cw, ignore_index=-1)
+            known = y >= 0
+            acc = (out.rep_logits[a].argmax(1)[known] == y[known]).float().mean().item()
+        else:
+            lc = lr = total * 0.0
+            acc = float("nan")
+        lt, _ = batch_hard_triplet(out.reps[:, a], y, w.margin)
+        total = total + w.cls * lc + w.rep_cls * lr + w.triplet * lt
+        cls_sum += lc.item()
+        rep_sum += lr.item()
+        tri_sum += lt.item()
+        acc_sum += acc
+    lg = ranking_triplet(out.global_rep, labels, w.margin)
+    total = total + w.global_triplet * lg
+    scalars.update(loss=total.item(), cls=cls_sum / n_att, rep_cls=rep_sum / n_att, triplet=tri_sum / n_att,
+                   global_triplet=lg.item(), train_acc=acc_sum / n_att)
+    return total, scalars
