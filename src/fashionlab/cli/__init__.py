@@ -6,10 +6,12 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from ..errors import FashionlabError
 from .data import data_app
 from .demo import demo
+from .train import models, train
 
 app = typer.Typer(
     name="fashionlab",
@@ -20,6 +22,8 @@ app = typer.Typer(
 )
 app.add_typer(data_app, name="data")
 app.command("demo")(demo)
+app.command("train")(train)
+app.command("models")(models)
 
 err = Console(stderr=True, highlight=False)
 
@@ -29,7 +33,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         app(args=argv, standalone_mode=True)
     except FashionlabError as e:
-        err.print(f"[bold red]error:[/] {e}", markup=True, soft_wrap=True)
+        err.print(f"[bold red]error:[/] {escape(str(e))}", markup=True, soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
         err.print("interrupted")

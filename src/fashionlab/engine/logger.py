@@ -17,7 +17,7 @@ class RunLogger:
         self._tb = None
         self._jsonl = None
         if enabled:
-            self._jsonl = open(self.run_dir / "stats.jsonl", "a", encoding="utf-8")
+            self._jsonl = open(self.run_dir / "stats.jsonl", "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
             if tensorboard:
                 try:
                     from torch.utils.tensorboard import SummaryWriter

@@ -63,6 +63,7 @@ class Task:
 
     def __init__(self) -> None:
         self.nets: dict[str, nn.Module] = {}
+        self.optimizers: dict[str, torch.optim.Optimizer] = {}  # set by the trainer before training
 
     # --- construction
     def build_optimizers(self, train: TrainConfig) -> dict[str, torch.optim.Optimizer]:
@@ -155,9 +156,10 @@ class Trainer:
     def _build(self) -> None:
         task, train = self.task, self.train
         torch.manual_seed(train.seed)
-        for name, net in task.nets.items():
+        for net in task.nets.values():
             net.to(self.dist.device)
         self.optimizers = task.build_optimizers(train)
+        task.optimizers = self.optimizers
         factor = constant_then_linear(train.steps, train.lr_decay_start, train.lr_final)
         self.schedulers = {k: torch.optim.lr_scheduler.LambdaLR(o, factor) for k, o in self.optimizers.items()}
         self.ema = {k: EMA(task.nets[k], train.ema) for k in task.ema_nets()} if train.ema > 0 else {}
@@ -227,8 +229,8 @@ class Trainer:
         try:
             while self.step < train.steps and not self._stop:
                 batch = next(batches)
-                for k, nets in self.task.nets.items():
-                    nets.train()
+                for net in self.task.nets.values():
+                    net.train()
                 scalars = self.task.train_step(batch, self.step, self.autocast())
                 for s in self.schedulers.values():
                     s.step()
