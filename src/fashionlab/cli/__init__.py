@@ -11,6 +11,7 @@ from rich.markup import escape
 from ..errors import FashionlabError
 from .data import data_app
 from .demo import demo
+from .search import index_app, predict, search
 from .train import models, train
 
 app = typer.Typer(
@@ -24,6 +25,9 @@ app.add_typer(data_app, name="data")
 app.command("demo")(demo)
 app.command("train")(train)
 app.command("models")(models)
+app.command("predict")(predict)
+app.command("search")(search)
+app.add_typer(index_app, name="index")
 
 err = Console(stderr=True, highlight=False)
 

@@ -75,3 +75,42 @@ def load_mask(path: str | Path) -> np.ndarray:
 def save_png(path: str | Path, array: np.ndarray, compress_level: int = 1) -> None:
     """Write a uint8 (H, W) or (H, W, 3) array as PNG (fast compression by default)."""
     Image.fromarray(np.ascontiguousarray(array)).save(path, format="PNG", compress_level=compress_level)
+
+
+RESIZE_MODES = ("fit", "crop", "stretch")
+
+
+def resize_rgb(img: np.ndarray, size: tuple[int, int], mode: str = "fit") -> np.ndarray:
+    """Resize an (H, W, 3) uint8 image to ``size=(height, width)``.
+
+    ``fit`` keeps the aspect ratio and pads with white (centred), ``crop`` centre-crops to the aspect
+    ratio first, ``stretch`` resizes plainly.
+    """
+    if mode not in RESIZE_MODES:
+        raise InputError(f"unknown resize mode {mode!r}; valid: {', '.join(RESIZE_MODES)}", field="resize")
+    th, tw = size
+    h, w = img.shape[:2]
+    if (h, w) == (th, tw):
+        return img
+    pil = Image.fromarray(img)
+    if mode == "stretch":
+        return np.asarray(pil.resize((tw, th), Image.BILINEAR, reducing_gap=2.0))
+    if mode == "crop":
+        scale = max(th / h, tw / w)
+        nh, nw = max(th, round(h * scale)), max(tw, round(w * scale))
+        pil = pil.resize((nw, nh), Image.BILINEAR, reducing_gap=2.0)
+        y0, x0 = (nh - th) // 2, (nw - tw) // 2
+        return np.asarray(pil.crop((x0, y0, x0 + tw, y0 + th)))
+    scale = min(th / h, tw / w)
+    nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
+    pil = pil.resize((nw, nh), Image.BILINEAR, reducing_gap=2.0)
+    canvas = Image.new("RGB", (tw, th), (255, 255, 255))
+    canvas.paste(pil, ((tw - nw) // 2, (th - nh) // 2))
+    return np.asarray(canvas)
+
+
+def to_model_input(img: np.ndarray):
+    """(H, W, 3) uint8 -> (3, H, W) float32 torch tensor in [-1, 1] (every fashionlab model's input)."""
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).float().div(127.5).sub(1.0)

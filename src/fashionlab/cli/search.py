@@ -1,0 +1,154 @@
+"""``fashionlab predict``, ``fashionlab index build|add`` and ``fashionlab search``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ..errors import InputError, OutputExistsError
+from .options import parse_list
+
+out = Console(highlight=False, soft_wrap=True)
+index_app = typer.Typer(help="Build and grow search catalogs (SQLite metadata + FAISS vectors).",
+                        no_args_is_help=True)
+
+
+def predict(
+    images: Annotated[list[Path], typer.Argument(help="Image files (any size; grayscale/RGBA are converted).")],
+    model: Annotated[Path, typer.Option(help="A trained attribute network: run folder or its export/.")],
+    aam_dir: Annotated[Path | None, typer.Option(help="Write an AAM overlay per image and attribute here "
+                                                 "(a new folder).")] = None,
+    top: Annotated[int, typer.Option(help="Values shown per attribute.")] = 2,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Predict garment attributes with probabilities, and show where each one lives (AAMs)."""
+    import torch
+    from PIL import Image
+
+    from ..models.attrnet_task import overlay
+    from ..search.build import image_tensor, load_model_for_search
+
+    net = load_model_for_search(model)
+    if aam_dir is not None:
+        if aam_dir.exists() and any(aam_dir.iterdir()):
+            raise OutputExistsError(f"{aam_dir} exists and is not empty; choose a new --aam-dir")
+        aam_dir.mkdir(parents=True, exist_ok=True)
+    results = []
+    for path in images:
+        x = image_tensor(net, path)
+        probs = net.predict(x)
+        row = {"image": str(path), "attributes": {}}
+        for (name, values), p in zip(net.attributes, probs, strict=True):
+            order = torch.argsort(p[0], descending=True)[:top]
+            row["attributes"][name] = [[values[int(i)], round(float(p[0, i]), 4)] for i in order]
+        results.append(row)
+        if aam_dir is not None:
+            img = ((x[0].clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
+            for a, (name, _) in enumerate(net.attributes):
+                cam = net.cam(x, a)[0].detach().numpy()
+                Image.fromarray(overlay(img, cam)).save(aam_dir / f"{path.stem}-{name}.png")
+            row["aam"] = str(aam_dir)
+    if as_json:
+        print(json.dumps(results, indent=2))
+        return
+    for row in results:
+        t = Table(title=row["image"], show_header=True)
+        t.add_column("attribute")
+        t.add_column("prediction (probability)")
+        for name, vals in row["attributes"].items():
+            t.add_row(name, ", ".join(f"{v} ({p:.2f})" for v, p in vals))
+        out.print(t)
+    if aam_dir is not None:
+        out.print(f"AAM overlays written to {aam_dir}")
+
+
+@index_app.command("build")
+def index_build(
+    model: Annotated[Path, typer.Option(help="Trained attribute network (run folder or export/).")],
+    data: Annotated[Path, typer.Option(help="Dataset whose images go into the catalog.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="New catalog folder.")],
+    split: Annotated[str | None, typer.Option(help="Comma-separated splits to index (default: all).")] = None,
+    prototype_split: Annotated[str, typer.Option(help="Split whose images give the value prototypes.")] = "train",
+    index: Annotated[str, typer.Option(help="auto (flat below 50k items, IVF above), flat, ivf or ivfpq.")] = "auto",
+    batch_size: Annotated[int, typer.Option(help="Images per forward pass.")] = 64,
+) -> None:
+    """Embed a dataset into a new searchable catalog."""
+    from ..search.build import build_catalog
+
+    cat = build_catalog(model, data, out_dir, splits=parse_list(split), prototype_split=prototype_split,
+                        index_kind=index, batch_size=batch_size)
+    out.print(f"catalog {out_dir}: {len(cat)} items, index {cat.meta.get('index')}")
+
+
+@index_app.command("add")
+def index_add(
+    catalog: Annotated[Path, typer.Argument(help="Existing catalog folder.")],
+    data: Annotated[Path, typer.Option(help="Dataset whose images to add.")],
+    split: Annotated[str | None, typer.Option(help="Comma-separated splits (default: all).")] = None,
+    batch_size: Annotated[int, typer.Option(help="Images per forward pass.")] = 64,
+) -> None:
+    """Add a dataset's images to a catalog (crash-safe: a failed add leaves the catalog as it was)."""
+    from ..search.build import add_to_catalog, load_model_for_search
+    from ..search.catalog import Catalog
+
+    cat = Catalog.open(catalog)
+    before = len(cat)
+    add_to_catalog(cat, load_model_for_search(cat.meta["model"]), data, splits=parse_list(split),
+                   batch_size=batch_size)
+    out.print(f"catalog {catalog}: {before} -> {len(cat)} items")
+
+
+def search(
+    image: Annotated[Path | None, typer.Argument(help="Query image (omit with --attributes-only).")] = None,
+    catalog: Annotated[Path, typer.Option(help="Catalog folder (from `fashionlab index build`).")] = Path("catalog"),
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Wanted change, e.g. sleeve=long (repeatable, "
+                                                   "or comma-separated).")] = None,
+    region: Annotated[str | None, typer.Option(help="Apply the change to this region only (sleeves).")] = None,
+    k: Annotated[int, typer.Option(help="Results.")] = 10,
+    method: Annotated[str, typer.Option(help="fsn (FashionSearchNet) or baseline (global features).")] = "fsn",
+    attributes_only: Annotated[bool, typer.Option(help="Search by the --set attributes alone.")] = False,
+    out_path: Annotated[Path | None, typer.Option("--out", help="Write a result strip PNG here.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Find catalog items like IMAGE, optionally with changed attributes ("this, but with long sleeves")."""
+    from ..search.build import embed_query, load_model_for_search
+    from ..search.catalog import Catalog
+    from ..search.query import Searcher
+    from ..search.strip import result_strip
+    from .options import parse_kv
+
+    changes = parse_kv([p for s in (set_ or []) for p in s.split(",") if p.strip()], "--set")
+    if k < 1:
+        raise InputError("k must be at least 1", field="--k")
+    cat = Catalog.open(catalog)
+    searcher = Searcher(cat, load_model_for_search(cat.meta["model"]))
+    if attributes_only:
+        hits = searcher.query_attributes(changes, k=k)
+    else:
+        if image is None:
+            raise InputError("give a query image (or --attributes-only with --set)", field="IMAGE")
+        hits = searcher.query(embed_query(searcher.model, image), changes, k=k, region=region, method=method)
+    rows = [{"rank": h.rank + 1, "id": h.item.id, "score": round(h.score, 4), "image": h.item.image,
+             "attributes": h.item.attributes, **({"region_attributes": h.item.region_attributes}
+                                                 if h.item.region_attributes else {})} for h in hits]
+    if out_path is not None:
+        if out_path.exists():
+            raise OutputExistsError(f"{out_path} exists; choose another --out")
+        result_strip(image, hits, out_path, title=", ".join(f"{a}={v}" for a, v in changes.items()))
+    if as_json:
+        print(json.dumps({"query": str(image) if image else None, "changes": changes, "region": region,
+                          "latency_ms": round(searcher.last_latency_ms, 3), "results": rows}, indent=2))
+        return
+    t = Table(title=f"{image or 'attributes'} {changes or ''} ({searcher.last_latency_ms:.2f} ms)")
+    for col in ("rank", "score", "id", "attributes"):
+        t.add_column(col)
+    for r in rows:
+        t.add_row(str(r["rank"]), f"{r['score']:.3f}", r["id"], ", ".join(r["attributes"].values()))
+    out.print(t)
+    if out_path is not None:
+        out.print(f"wrote {out_path}")

@@ -1,0 +1,109 @@
+"""Building and growing catalogs from datasets, and embedding query images, with a trained AttrNet."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..data.format import UNKNOWN, Item, load_dataset
+from ..data.imaging import load_rgb, resize_rgb, to_model_input
+from ..errors import InputError
+from ..models.attrnet import AttrNet
+from .catalog import Catalog
+from .embed import embed_batch, embed_batches, prototypes
+
+
+def load_model_for_search(path: str | Path) -> AttrNet:
+    from .. import load
+
+    model = load(path)
+    if not isinstance(model, AttrNet):
+        raise InputError("this export is not an attribute network (train one with `fashionlab train attrnet`)",
+                         path=path)
+    return model
+
+
+def image_tensor(model: AttrNet, path: str | Path) -> torch.Tensor:
+    """One image file as the model's (1, 3, S, S) input (converted from grayscale/RGBA, resized)."""
+    size = getattr(model, "image_size", 128)
+    img = resize_rgb(load_rgb(path), (size, size), getattr(model, "resize_mode", "fit"))
+    return to_model_input(img)[None]
+
+
+def _batches(model: AttrNet, paths: list[Path], batch_size: int) -> Iterator[torch.Tensor]:
+    for i in range(0, len(paths), batch_size):
+        yield torch.cat([image_tensor(model, p) for p in paths[i:i + batch_size]])
+
+
+def _split_items(root: str | Path, splits: list[str] | None, limit: int | None = None):
+    ds = load_dataset(root)
+    items = [it for it in ds.items if splits is None or it.split in splits]
+    if splits is not None:
+        unknown = set(splits) - set(ds.schema.splits)
+        if unknown:
+            raise InputError(f"unknown split(s) {sorted(unknown)}; this dataset has {ds.schema.splits}", path=root)
+    if limit is not None:
+        items = items[:limit]
+    if not items:
+        raise InputError(f"no items in split(s) {splits}", path=root)
+    return ds, items
+
+
+def _labels(items: list[Item], attributes: list[tuple[str, list[str]]]) -> np.ndarray:
+    out = np.full((len(items), len(attributes)), -1, np.int64)
+    for i, it in enumerate(items):
+        for a, (name, values) in enumerate(attributes):
+            v = it.attributes.get(name, UNKNOWN)
+            if v in values:
+                out[i, a] = values.index(v)
+    return out
+
+
+def embed_dataset(model: AttrNet, root: str | Path, splits: list[str] | None, *, batch_size: int = 64,
+                  limit: int | None = None, progress: bool = True):
+    """(dataset, items, vectors) for the items of ``splits`` of the dataset at ``root``."""
+    ds, items = _split_items(root, splits, limit)
+    names = [a.name for a in ds.schema.attributes]
+    if names != model.attribute_names:
+        raise InputError(f"dataset attributes {names} differ from the model's {model.attribute_names}", path=root)
+    paths = [ds.image_path(it) for it in items]
+    vecs = embed_batches(model, _batches(model, paths, batch_size), total=len(paths), progress=progress)
+    return ds, items, vecs
+
+
+def build_catalog(model_path: str | Path, data: str | Path, out: str | Path, *, splits: list[str] | None,
+                  prototype_split: str = "train", prototype_limit: int = 5000, index_kind: str = "auto",
+                  batch_size: int = 64, progress: bool = True) -> Catalog:
+    """Embed a dataset's items into a new catalog; prototypes come from ``prototype_split``."""
+    model = load_model_for_search(model_path)
+    _, p_items, p_vecs = embed_dataset(model, data, [prototype_split], batch_size=batch_size,
+                                       limit=prototype_limit, progress=progress)
+    protos = prototypes(p_vecs, _labels(p_items, model.attributes), model.attributes)
+    cat = Catalog.create(out, model_path=str(Path(model_path).resolve()), attributes=model.attributes,
+                         prototypes=protos, index_kind=index_kind,
+                         extra={"image_size": getattr(model, "image_size", 128)})
+    add_to_catalog(cat, model, data, splits=splits, batch_size=batch_size, progress=progress)
+    return cat
+
+
+def add_to_catalog(cat: Catalog, model: AttrNet, data: str | Path, *, splits: list[str] | None,
+                   batch_size: int = 64, progress: bool = True) -> int:
+    ds, items, vecs = embed_dataset(model, data, splits, batch_size=batch_size, progress=progress)
+    prefix = Path(data).resolve().name
+    existing = {it.id for it in cat.items()}
+    ids = [f"{prefix}/{it.id}" for it in items]
+    dup = [i for i in ids if i in existing]
+    if dup:
+        raise InputError(f"{len(dup)} item(s) are already in the catalog (e.g. {dup[0]})", path=data)
+    return cat.add(ids, [str(ds.image_path(it).resolve()) for it in items],
+                   [it.attributes for it in items], [it.region_attributes for it in items], vecs)
+
+
+def embed_query(model: AttrNet, path: str | Path) -> dict[str, np.ndarray]:
+    """Vectors of one query image (batch dimension removed)."""
+    model.eval()
+    v = embed_batch(model, image_tensor(model, path).to(next(model.parameters()).device))
+    return {k: x[0] for k, x in v.items()}
