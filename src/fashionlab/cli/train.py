@@ -29,7 +29,7 @@ def train(
     from ..config import dumps, from_dict, merge, parse_overrides, resolve_config
     from ..engine.checkpoint import find_checkpoint, load_checkpoint
     from ..engine.trainer import Trainer
-    from ..models import MODELS
+    from ..models import MODELS, build_task
 
     spec = MODELS.get(model)
     ovr = list(overrides or [])
@@ -50,7 +50,7 @@ def train(
     if dry_run:
         out.print(dumps(cfg), markup=False)
         return
-    task = spec.task(cfg)
+    task = build_task(model, cfg)
     trainer = Trainer(task, cfg, train=cfg.train, resume=resume_path, progress=progress, argv=sys.argv)
     run_dir = trainer.fit()
     if trainer.dist.is_main:

@@ -142,5 +142,7 @@ def make_loader(dataset: Dataset, batch_size: int, *, seed: int = 0, rank: int |
     from ..engine.trainer import collate
 
     sampler = ShardedInfiniteSampler(len(dataset), seed, rank, world_size, start=start_sample)
+    # its own generator: creating an iterator must not draw from the global torch RNG (exact resume)
+    gen = torch.Generator().manual_seed(seed)
     return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers, collate_fn=collate,
-                      drop_last=True, persistent_workers=num_workers > 0)
+                      drop_last=True, persistent_workers=num_workers > 0, generator=gen)

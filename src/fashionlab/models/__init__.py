@@ -18,6 +18,15 @@ class ModelSpec:
 MODELS: Registry = Registry("model")
 
 
+def build_task(name: str, cfg: Any):
+    """The training task of model ``name`` for ``cfg``, with every RNG seeded from ``cfg.train.seed``
+    first (so the initial weights, and hence the whole run, follow from the seed)."""
+    from ..engine.trainer import seed_everything
+
+    seed_everything(cfg.train.seed)
+    return MODELS.get(name).task(cfg)
+
+
 def _register_builtin() -> None:
     from .attrnet_task import AttrNetConfig, AttrNetTask
 

@@ -1,0 +1,199 @@
+"""The training engine: exact resume, atomic checkpoints, DDP agreement, export round trip, registries."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+import fashionlab
+from fashionlab.config import resolve_config
+from fashionlab.engine.checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
+from fashionlab.engine.trainer import Trainer
+from fashionlab.errors import InputError
+from fashionlab.models import MODELS, build_task
+from fashionlab.models.attrnet import AttrNet, AttrNetModelConfig, LossWeights, attrnet_losses
+from fashionlab.models.backbones import BACKBONES
+from fashionlab.synth.generate import SynthConfig, generate_dataset
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    return generate_dataset(tmp_path_factory.mktemp("d") / "sf", SynthConfig(n=48, size=(64, 64), seed=2, workers=1),
+                            progress=False)
+
+
+def tiny_cfg(data, out, *extra):
+    return resolve_config(MODELS.get("attrnet").config, model="attrnet", preset="tiny",
+                          overrides=[f"data={data}", f"train.out={out}", *extra])
+
+
+def final_weights(run_dir: Path) -> dict[str, torch.Tensor]:
+    return load_checkpoint(find_checkpoint(run_dir))["nets"]["model"]
+
+
+def test_resume_continues_exactly(tiny_data, tmp_path, monkeypatch):
+    """Interrupted (Ctrl-C at step 3) and resumed == uninterrupted, bit for bit, on CPU."""
+    cfg = tiny_cfg(tiny_data, tmp_path / "a", "train.ckpt_every=0")
+    full = Trainer(build_task("attrnet", cfg), cfg, train=cfg.train, progress=False).fit()
+
+    cfg_b = tiny_cfg(tiny_data, tmp_path / "b", "train.ckpt_every=0")
+    task = build_task("attrnet", cfg_b)
+    original_step = task.train_step
+
+    def step_then_interrupt(batch, step, autocast):
+        out = original_step(batch, step, autocast)
+        if step == 2:  # the third step: a user presses Ctrl-C
+            os.kill(os.getpid(), signal.SIGINT)
+        return out
+
+    monkeypatch.setattr(task, "train_step", step_then_interrupt)
+    with pytest.raises(SystemExit) as e:
+        Trainer(task, cfg_b, train=cfg_b.train, progress=False).fit()
+    assert e.value.code == 130
+    run_b = next((tmp_path / "b" / "attrnet").iterdir())
+    assert load_checkpoint(find_checkpoint(run_b))["step"] == 3
+    assert not (run_b / "export").exists()
+    resumed = Trainer(build_task("attrnet", cfg_b), cfg_b, train=cfg_b.train, resume=run_b, progress=False).fit()
+    assert resumed == run_b
+    wa, wb = final_weights(full), final_weights(resumed)
+    assert wa.keys() == wb.keys()
+    for k in wa:
+        assert torch.equal(wa[k], wb[k]), k
+    # logs continue in the same run folder
+    steps = [line for line in (run_b / "stats.jsonl").read_text().splitlines()]
+    assert len(steps) >= 3
+
+
+def test_run_folders_are_never_overwritten(tiny_data, tmp_path):
+    cfg = tiny_cfg(tiny_data, tmp_path, "train.steps=2", "train.ckpt_every=0")
+    a = Trainer(build_task("attrnet", cfg), cfg, train=cfg.train, progress=False).fit()
+    b = Trainer(build_task("attrnet", cfg), cfg, train=cfg.train, progress=False).fit()
+    assert a != b and a.name == "run-001" and b.name == "run-002"
+    for run in (a, b):
+        for name in ("config.json", "run.json", "stats.jsonl", "export/config.json", "export/model.safetensors"):
+            assert (run / name).is_file(), name
+        assert list((run / "tb").glob("events.*"))
+
+
+def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
+    state = {"model": "x", "step": 1, "w": torch.arange(10.0)}
+    save_checkpoint(tmp_path, 1, state)
+
+    def torn_save(obj, f, *a, **k):  # a kill in the middle of writing: half a file, then death
+        f.write(b"PK\x03\x04 partial")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch, "save", torn_save)
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint(tmp_path, 2, {**state, "step": 2})
+    monkeypatch.undo()
+    ck = find_checkpoint(tmp_path)
+    assert ck.name == "step-0000001.pt" and load_checkpoint(ck)["step"] == 1
+
+
+def test_checkpoint_survives_sigkill(tmp_path):
+    """A process killed (SIGKILL) while writing checkpoints in a loop always leaves a loadable latest."""
+    code = (
+        "import torch, sys; from fashionlab.engine.checkpoint import save_checkpoint\n"
+        "big = torch.randn(4_000_000)\n"
+        "for i in range(1, 10_000):\n"
+        "    save_checkpoint(sys.argv[1], i, {'model': 'x', 'step': i, 'w': big + i}, keep=2)\n"
+    )
+    p = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)])
+    deadline = time.time() + 60
+    while time.time() < deadline and not (tmp_path / "checkpoints" / "step-0000002.pt").exists():
+        time.sleep(0.05)
+    time.sleep(0.37)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    ck = find_checkpoint(tmp_path)
+    st = load_checkpoint(ck)
+    assert torch.equal(st["w"][:5], (st["w"][:5] - st["step"]) + st["step"])
+    assert st["step"] >= 1
+
+
+def test_corrupt_checkpoint_is_reported(tmp_path):
+    (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(InputError, match="bad.pt"):
+        load_checkpoint(tmp_path / "bad.pt")
+    with pytest.raises(InputError, match="no such"):
+        find_checkpoint(tmp_path / "nowhere")
+
+
+def test_export_round_trip(tiny_data, tmp_path):
+    cfg = tiny_cfg(tiny_data, tmp_path, "train.steps=2", "train.ckpt_every=0")
+    trainer = Trainer(build_task("attrnet", cfg), cfg, train=cfg.train, progress=False)
+    run = trainer.fit()
+    net = trainer.inference_nets()["model"].eval()
+    loaded = fashionlab.load(run)  # a run folder works as well as its export/
+    assert isinstance(loaded, AttrNet) and not loaded.training
+    assert loaded.image_size == 64
+    x = torch.randn(3, 3, 64, 64)
+    with torch.no_grad():
+        for p, q in zip(net.predict(x), loaded.predict(x), strict=True):
+            assert torch.allclose(p, q)
+    text = (run / "export" / "config.json").read_text()
+    assert '"kind": "attrnet"' in text
+    with pytest.raises(InputError, match="export"):
+        fashionlab.load(tmp_path)
+
+
+@pytest.mark.parametrize("backbone", BACKBONES.names())
+def test_forward_backward_every_backbone(backbone):
+    attrs = [("sleeve", ["a", "b", "c"]), ("color", ["r", "g"])]
+    cfg = AttrNetModelConfig(backbone=backbone, width=0.125, output_stride=8, conv67_channels=16, roi_size=2,
+                             fc_dim=16, rep_dim=8, global_dim=8)
+    net = AttrNet(attrs, cfg)
+    x = torch.randn(4, 3, 64, 64, requires_grad=True)
+    y = torch.tensor([[0, 1], [1, 0], [2, -1], [0, 1]])
+    out = net(x)
+    assert [lg.shape for lg in out.logits] == [(4, 3), (4, 2)]
+    assert out.reps.shape == (4, 2, 8) and out.global_rep.shape == (4, 8)
+    assert out.boxes.shape == (4, 2, 4) and (out.boxes[..., 2] > out.boxes[..., 0]).all()
+    loss, scalars = attrnet_losses(out, y, LossWeights())
+    loss.backward()
+    grads = [p.grad for p in net.parameters() if p.requires_grad]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+    cam = net.cam(x.detach(), "sleeve")
+    assert cam.shape == (4, 64, 64) and float(cam.min()) >= 0 and float(cam.max()) <= 1
+    assert net.features(x.detach(), "pooled").shape == (4, 16)
+
+
+@pytest.mark.parametrize("model", MODELS.names())
+def test_every_model_has_presets(model):
+    spec = MODELS.get(model)
+    for preset in ("cpu", "paper", "tiny"):
+        cfg = resolve_config(spec.config, model=model, preset=preset)
+        assert cfg.train.steps > 0
+    with pytest.raises(InputError, match="unknown key"):
+        resolve_config(spec.config, model=model, overrides=["train.stepz=3"])
+    with pytest.raises(InputError, match="integer"):
+        resolve_config(spec.config, model=model, overrides=["train.steps=many"])
+
+
+@pytest.mark.skipif(shutil.which("torchrun") is None and not (Path(sys.executable).parent / "torchrun").exists(),
+                    reason="torchrun not installed")
+def test_torchrun_two_processes_match_single_process(tmp_path):
+    torchrun = str(Path(sys.executable).parent / "torchrun")
+    script = str(ROOT / "tests" / "helpers" / "ddp_grads.py")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    r = subprocess.run([torchrun, "--standalone", "--nproc_per_node", "2", script, str(tmp_path / "ddp.pt")],
+                       capture_output=True, text=True, timeout=300, env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    r = subprocess.run([sys.executable, script, str(tmp_path / "one.pt")], capture_output=True, text=True,
+                       timeout=300, env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    ddp, one = torch.load(tmp_path / "ddp.pt"), torch.load(tmp_path / "one.pt")
+    assert ddp.keys() == one.keys() and len(one) > 10
+    for k in one:
+        assert torch.allclose(ddp[k], one[k], rtol=1e-4, atol=1e-6), k
