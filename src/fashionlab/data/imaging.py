@@ -113,4 +113,4 @@ def to_model_input(img: np.ndarray):
     """(H, W, 3) uint8 -> (3, H, W) float32 torch tensor in [-1, 1] (every fashionlab model's input)."""
     import torch
 
-    return torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).float().div(127.5).sub(1.0)
+    return torch.from_numpy(np.array(img, dtype=np.uint8)).permute(2, 0, 1).float().div(127.5).sub(1.0)

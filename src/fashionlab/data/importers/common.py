@@ -78,9 +78,13 @@ def require_file(path: Path, what: str = "") -> Path:
 
 
 def resolve_under(src: Path, given: str | Path | None, default: str | Path) -> Path:
-    """``given`` (absolute, or relative to SRC) or SRC/``default``."""
-    p = Path(given) if given is not None else Path(default)
-    return p if p.is_absolute() else src / p
+    """SRC/``default``, or ``given``: absolute, relative to SRC, or (if only that exists) to the cwd."""
+    if given is None:
+        return src / default
+    p = Path(given)
+    if p.is_absolute() or (src / p).exists() or not p.exists():
+        return p if p.is_absolute() else src / p
+    return p
 
 
 def check_relative(rel: str, path: Path, line: int) -> str:
@@ -134,7 +138,7 @@ def source_info(kind: str, src: Path, **options: Any) -> dict[str, Any]:
 # ----------------------------------------------------------------------------------------- list files
 
 
-def _lines(path: Path) -> Iterator[tuple[int, str]]:
+def text_lines(path: Path) -> Iterator[tuple[int, str]]:
     """(line number, text) of a UTF-8 text file; a BOM is dropped and CRLF / CR line ends accepted."""
     require_file(path)
     lineno = 0
@@ -171,12 +175,13 @@ class ListFile:
         if self.has_header:
             second = next(lines, None)
             if second is None:
-                raise InputError("expected a header line (column names)", self.path, 2 if self.has_count else 1)
+                line = 2 if self.has_count else 1
+                raise InputError("expected a header line (column names)", self.path, line)
             self.header = second[1].split()
 
     def read_header(self) -> list[str]:
         """Read only the count and header lines."""
-        lines = _lines(self.path)
+        lines = text_lines(self.path)
         try:
             self._read_head(lines)
         finally:
@@ -184,7 +189,7 @@ class ListFile:
         return self.header
 
     def __iter__(self) -> Iterator[tuple[int, list[str]]]:
-        lines = _lines(self.path)
+        lines = text_lines(self.path)
         self._read_head(lines)
         n = 0
         for lineno, text in lines:
@@ -266,8 +271,8 @@ def read_csv(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
                 line = start + 1
                 start = reader.line_num
                 if len(row) != len(header):
-                    raise InputError(f"expected {len(header)} columns ({', '.join(header)}), found {len(row)}",
-                                     path, line)
+                    raise InputError(f"expected {len(header)} columns ({', '.join(header)}), "
+                                     f"found {len(row)}", path, line)
                 rows.append((line, [c.strip() for c in row]))
     except csv.Error as e:
         raise InputError(f"malformed CSV ({e})", path, reader.line_num) from None

@@ -1,0 +1,102 @@
+"""Attribute metrics of an attribute network: accuracy, and localisation of its activation maps.
+
+- accuracy: share of images whose predicted value equals the label (unknown labels skipped), per attribute;
+- pointing game: the peak of the AAM of the *true* value, at image resolution, falls inside the
+  attribute's ground-truth region mask (FashionSearchNet's localisation check); images whose region is
+  empty (e.g. fastening = none) are skipped;
+- box IoU: the AAM region box (largest component above the threshold, as the network uses it) against the
+  bounding box of the ground-truth region.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from ..data.loader import FashionDataset
+from ..models.attrnet import AttrNet
+
+#: which mask regions an attribute lives in (SynthFashion's ATTRIBUTE_REGION, as mask region names)
+DEFAULT_REGIONS = {"sleeve": ["left_sleeve", "right_sleeve"], "color": ["garment"], "pattern": ["garment"],
+                   "collar": ["collar"], "fastening": ["fastening"]}
+
+
+@dataclass
+class AttributeReport:
+    accuracy: dict[str, float] = field(default_factory=dict)
+    pointing: dict[str, float] = field(default_factory=dict)
+    box_iou: dict[str, float] = field(default_factory=dict)
+    n: int = 0
+
+
+def _box_iou(a: np.ndarray, b: np.ndarray) -> float:
+    x0, y0 = max(a[0], b[0]), max(a[1], b[1])
+    x1, y1 = min(a[2], b[2]), min(a[3], b[3])
+    inter = max(0.0, x1 - x0) * max(0.0, y1 - y0)
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return float(inter / union) if union > 0 else 0.0
+
+
+@torch.no_grad()
+def evaluate_attributes(model: AttrNet, root: str, split: str = "test", *, limit: int | None = None,
+                        batch_size: int = 64, regions: dict[str, list[str]] | None = None,
+                        progress: bool = True) -> AttributeReport:
+    """Accuracy, pointing game and AAM-box IoU of ``model`` on ``split`` of the dataset at ``root``."""
+    size = getattr(model, "image_size", 128)
+    ds = FashionDataset(root, split=split, size=(size, size), resize=getattr(model, "resize_mode", "fit"),
+                        with_masks=True, progress=progress)
+    bits = ds.schema.annotations.masks
+    regions = regions or DEFAULT_REGIONS
+    names = ds.attribute_names
+    if names != model.attribute_names:
+        raise ValueError(f"dataset attributes {names} differ from the model's {model.attribute_names}")
+    n = len(ds) if limit is None else min(limit, len(ds))
+    correct = np.zeros(len(names))
+    known = np.zeros(len(names))
+    hits = np.zeros(len(names))
+    tested = np.zeros(len(names))
+    ious: list[list[float]] = [[] for _ in names]
+    model.eval()
+    device = next(model.parameters()).device
+    for start in tqdm(range(0, n, batch_size), desc="evaluating", disable=not progress):
+        items = [ds[i] for i in range(start, min(n, start + batch_size))]
+        x = torch.stack([it["image"] for it in items]).to(device)
+        y = torch.stack([it["attributes"] for it in items]).numpy()
+        masks = torch.stack([it["mask"] for it in items]).numpy()
+        out = model(x)
+        h, w = x.shape[-2:]
+        stride_y, stride_x = h / out.conv7.shape[-2], w / out.conv7.shape[-1]
+        for a, name in enumerate(names):
+            pred = out.rep_logits[a].argmax(1).cpu().numpy()
+            k = y[:, a] >= 0
+            correct[a] += (pred[k] == y[k, a]).sum()
+            known[a] += k.sum()
+            region_bits = sum(1 << bits[r] for r in regions.get(name, []) if r in bits)
+            if not region_bits:
+                continue
+            cams = model.cams_raw(out.conv7, a).float()
+            idx = torch.as_tensor(np.where(k, y[:, a], 0), device=device)
+            cam = cams[torch.arange(len(items), device=device), idx]
+            up = F.interpolate(cam[:, None], size=(h, w), mode="bilinear", align_corners=False)[:, 0].cpu().numpy()
+            for i in range(len(items)):
+                region = (masks[i] & region_bits) != 0
+                if not k[i] or not region.any():
+                    continue
+                py, px = np.unravel_index(np.argmax(up[i]), up[i].shape)
+                hits[a] += region[py, px]
+                tested[a] += 1
+                ys, xs = np.nonzero(region)
+                gt = np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], np.float64)
+                bx = out.boxes[i, a].cpu().numpy().astype(np.float64) * [stride_x, stride_y, stride_x, stride_y]
+                ious[a].append(_box_iou(bx, gt))
+    rep = AttributeReport(n=n)
+    for a, name in enumerate(names):
+        rep.accuracy[name] = float(correct[a] / max(known[a], 1))
+        if tested[a]:
+            rep.pointing[name] = float(hits[a] / tested[a])
+            rep.box_iou[name] = float(np.mean(ious[a]))
+    return rep

@@ -1,0 +1,86 @@
+"""Manipulation retrieval: top-k accuracy of "this, but with ATTRIBUTE=VALUE" queries.
+
+Protocol (FashionSearchNet / AMGAN): for each query image and a change of one attribute to another
+value, the target is the query's attributes with that change. A query scores 1 at k if any of its top-k
+results has exactly the target attributes. Only (query, change) pairs whose target exists in the
+catalog are asked (otherwise no method could score); how many were skipped is reported.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from tqdm import tqdm
+
+from ..search.query import Searcher
+
+KS = (1, 5, 10, 20, 30)
+
+
+@dataclass
+class RetrievalReport:
+    topk: dict[str, dict[int, float]] = field(default_factory=dict)   # method -> k -> accuracy
+    per_attribute: dict[str, dict[str, float]] = field(default_factory=dict)  # method -> attr -> top-30
+    ndcg: dict[str, float] = field(default_factory=dict)               # method -> NDCG@30 (binary relevance)
+    n_queries: int = 0
+    n_skipped: int = 0
+    latency_ms: dict[str, list[float]] = field(default_factory=dict)
+
+
+def plan_queries(query_labels: np.ndarray, catalog_labels: np.ndarray, n_values: list[int], *, per_query: int = 1,
+                 seed: int = 0) -> tuple[list[tuple[int, int, int]], int]:
+    """(query index, attribute, new value) triples whose target exists in the catalog, and the number of
+    drawn triples skipped because it does not."""
+    rng = np.random.default_rng(seed)
+    present = {tuple(r) for r in catalog_labels.tolist()}
+    plan, skipped = [], 0
+    for q in range(len(query_labels)):
+        for _ in range(per_query):
+            a = int(rng.integers(len(n_values)))
+            if query_labels[q, a] < 0:
+                continue
+            choices = [v for v in range(n_values[a]) if v != query_labels[q, a]]
+            v = int(rng.choice(choices))
+            target = query_labels[q].copy()
+            target[a] = v
+            if (target < 0).any() or tuple(target.tolist()) not in present:
+                skipped += 1
+                continue
+            plan.append((q, a, v))
+    return plan, skipped
+
+
+def evaluate_manipulation(searcher: Searcher, query_vectors: dict[str, np.ndarray], query_labels: np.ndarray,
+                          catalog_labels: np.ndarray, *, methods=("fsn", "baseline"), per_query: int = 1,
+                          ks=KS, seed: int = 0, progress: bool = True) -> RetrievalReport:
+    """Top-k manipulation retrieval accuracy of each method over the same planned queries."""
+    attrs = searcher.attributes
+    plan, skipped = plan_queries(query_labels, catalog_labels, [len(v) for _, v in attrs], per_query=per_query,
+                                 seed=seed)
+    kmax = max(ks)
+    rep = RetrievalReport(n_queries=len(plan), n_skipped=skipped)
+    discount = 1.0 / np.log2(np.arange(2, kmax + 2))
+    for method in methods:
+        hits = np.zeros((len(plan), kmax), bool)
+        n_rel = np.zeros(len(plan))
+        per_attr: dict[str, list[float]] = {}
+        lat = []
+        for i, (q, a, v) in enumerate(tqdm(plan, desc=f"queries ({method})", disable=not progress)):
+            vec = {k: x[q] for k, x in query_vectors.items()}
+            res = searcher.query(vec, {attrs[a][0]: attrs[a][1][v]}, k=kmax, method=method)
+            lat.append(searcher.last_latency_ms)
+            target = query_labels[q].copy()
+            target[a] = v
+            got = catalog_labels[[h.item.position for h in res]]
+            match = (got == target).all(1)
+            n_rel[i] = (catalog_labels == target).all(1).sum()
+            hits[i, :len(match)] = match
+            per_attr.setdefault(attrs[a][0], []).append(float(match[:30].any()))
+        rep.topk[method] = {k: float(hits[:, :k].any(1).mean()) if len(plan) else 0.0 for k in ks}
+        rep.per_attribute[method] = {k: float(np.mean(v)) for k, v in per_attr.items()}
+        dcg = (hits * discount).sum(1)
+        ideal = np.array([discount[: min(kmax, int(n))].sum() for n in np.maximum(n_rel, 1)])
+        rep.ndcg[method] = float(np.mean(dcg / ideal)) if len(plan) else 0.0
+        rep.latency_ms[method] = lat
+    return rep

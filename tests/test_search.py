@@ -1,0 +1,163 @@
+"""Predict, catalogs and search: end to end with a tiny trained model, crash safety, bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from fashionlab.config import resolve_config
+from fashionlab.engine.trainer import Trainer
+from fashionlab.errors import InputError, OutputExistsError
+from fashionlab.models import MODELS, build_task
+from fashionlab.search import catalog as catalog_mod
+from fashionlab.search.build import build_catalog, embed_query, load_model_for_search
+from fashionlab.search.catalog import Catalog
+from fashionlab.search.query import Searcher
+from fashionlab.synth.generate import SynthConfig, generate_dataset
+
+EXE = [sys.executable, "-m", "fashionlab"]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    base = tmp_path_factory.mktemp("w")
+    data = generate_dataset(base / "data", SynthConfig(n=60, size=(64, 64), seed=5, workers=1), progress=False)
+    more = generate_dataset(base / "more", SynthConfig(n=20, size=(64, 64), seed=6, workers=1), progress=False)
+    cfg = resolve_config(MODELS.get("attrnet").config, model="attrnet", preset="tiny",
+                         overrides=[f"data={data}", f"train.out={base / 'runs'}", "train.ckpt_every=0"])
+    run = Trainer(build_task("attrnet", cfg), cfg, train=cfg.train, progress=False).fit()
+    cat = build_catalog(run, data, base / "catalog", splits=["val", "test"], progress=False)
+    return {"base": base, "data": data, "more": more, "run": run, "catalog": cat}
+
+
+def test_catalog_contents(world):
+    cat = Catalog.open(world["catalog"].root)
+    assert len(cat) == 12 and len(cat.items()) == 12
+    vec = cat.vectors()
+    assert vec["global"].shape[0] == 12 and vec["reps"].shape[:2] == (12, 5)
+    assert np.allclose(np.linalg.norm(vec["global"], axis=1), 1, atol=1e-4)
+    assert cat.index().ntotal == 12
+    assert {"rep__color", "baseline__sleeve"} <= set(cat.prototypes())
+
+
+def test_queries(world):
+    cat = Catalog.open(world["catalog"].root)
+    s = Searcher(cat, load_model_for_search(world["run"]))
+    q = embed_query(s.model, cat.items()[0].image)
+    plain = s.query(q, k=5)
+    assert len(plain) == 5 and plain[0].item.position == 0  # an image finds itself first
+    assert [h.rank for h in plain] == list(range(5))
+    for method in ("fsn", "baseline"):
+        res = s.query(q, {"sleeve": "long", "color": "red"}, k=3, method=method)
+        assert len(res) == 3
+    assert len(s.query(q, {"color": "red"}, k=4, region="sleeves")) == 4
+    assert len(s.query_attributes({"color": "blue"}, k=6)) == 6
+    with pytest.raises(InputError, match="colour"):
+        s.query(q, {"colour": "red"})
+    with pytest.raises(InputError, match="teal"):
+        s.query(q, {"color": "teal"})
+    with pytest.raises(InputError, match="region"):
+        s.query(q, {"color": "red"}, region="hat")
+
+
+def test_add_is_crash_safe(world, monkeypatch):
+    root = world["catalog"].root
+    cat = Catalog.open(root)
+    before_items = [i.id for i in cat.items()]
+    model = load_model_for_search(world["run"])
+
+    def crash(*a, **k):  # the process dies just before switching to the new generation
+        raise KeyboardInterrupt
+
+    from fashionlab.search.build import add_to_catalog
+
+    monkeypatch.setattr(catalog_mod, "_atomic_json", crash)
+    with pytest.raises(KeyboardInterrupt):
+        add_to_catalog(cat, model, world["more"], splits=None, progress=False)
+    monkeypatch.undo()
+    reopened = Catalog.open(root)  # what a reader sees after the crash: the old catalog, whole
+    assert [i.id for i in reopened.items()] == before_items
+    assert reopened.index().ntotal == len(before_items)
+    add_to_catalog(reopened, model, world["more"], splits=None, progress=False)  # the next add cleans up
+    again = Catalog.open(root)
+    assert len(again) == len(before_items) + 20 and again.index().ntotal == len(again)
+    assert sorted(p.name for p in root.glob("index-*.faiss")) == [f"index-{again.generation:06d}.faiss"]
+    with pytest.raises(InputError, match="already in the catalog"):
+        add_to_catalog(again, model, world["more"], splits=None, progress=False)
+    with pytest.raises(OutputExistsError):
+        build_catalog(world["run"], world["data"], root, splits=None, progress=False)
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([*EXE, *args], capture_output=True, text=True, timeout=300)
+
+
+def test_predict_and_search_cli(world, tmp_path):
+    img = Catalog.open(world["catalog"].root).items()[1].image
+    r = run("predict", img, "--model", str(world["run"]), "--json", "--aam-dir", str(tmp_path / "aam"))
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert set(out[0]["attributes"]) == {"sleeve", "color", "pattern", "collar", "fastening"}
+    assert len(list((tmp_path / "aam").glob("*.png"))) == 5
+    r = run("search", img, "--catalog", str(world["catalog"].root), "--set", "sleeve=long", "--k", "3",
+            "--out", str(tmp_path / "strip.png"), "--json")
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout)
+    assert len(res["results"]) == 3 and res["changes"] == {"sleeve": "long"}
+    assert Image.open(tmp_path / "strip.png").width > 3 * 128
+
+
+def test_odd_images_are_converted_or_named(world, tmp_path):
+    model = str(world["run"])
+    gray = tmp_path / "gray.png"
+    Image.new("L", (40, 70), 128).save(gray)
+    rgba = tmp_path / "rgba.png"
+    Image.new("RGBA", (50, 50), (255, 0, 0, 10)).save(rgba)
+    big = tmp_path / "big.jpg"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (2600, 3900, 3), np.uint8)).save(big, quality=50)
+    r = run("predict", str(gray), str(rgba), str(big), "--model", model, "--json")
+    assert r.returncode == 0, r.stderr
+    assert len(json.loads(r.stdout)) == 3
+    notimg = tmp_path / "notes.png"
+    notimg.write_text("this is not an image")
+    r = run("predict", str(notimg), "--model", model)
+    assert r.returncode == 2 and "notes.png" in r.stderr and "not a readable image" in r.stderr
+    assert "Traceback" not in r.stderr
+    r = run("search", str(gray), "--catalog", str(world["catalog"].root), "--set", "sleeve=extra_long")
+    assert r.returncode == 2 and "extra_long" in r.stderr and "Traceback" not in r.stderr
+    r = run("search", str(gray), "--catalog", str(world["catalog"].root), "--set", "material=silk")
+    assert r.returncode == 2 and "material" in r.stderr
+    r = run("predict", str(gray), "--model", str(tmp_path))
+    assert r.returncode == 2 and "export" in r.stderr
+
+
+def test_faiss_index_kinds_agree():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((3000, 32)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    flat = catalog_mod.build_index(x, "flat")
+    ivf = catalog_mod.build_index(x, "ivf", nprobe=64)
+    _, a = flat.search(x[:50], 10)
+    _, b = ivf.search(x[:50], 10)
+    recall = np.mean([len(set(a[i]) & set(b[i])) / 10 for i in range(50)])
+    assert recall > 0.8
+    assert (a[:, 0] == np.arange(50)).all()
+
+
+def test_catalog_open_errors(tmp_path):
+    with pytest.raises(InputError, match="not a fashionlab catalog"):
+        Catalog.open(tmp_path)
+    (tmp_path / "catalog.json").write_text("{oops")
+    with pytest.raises(InputError, match="catalog.json"):
+        Catalog.open(tmp_path)
+
+
+def test_model_directory_must_exist(tmp_path):
+    with pytest.raises(InputError):
+        load_model_for_search(Path(tmp_path) / "missing")
