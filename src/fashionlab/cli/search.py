@@ -74,6 +74,8 @@ def index_build(
     out_dir: Annotated[Path, typer.Option("--out", help="New catalog folder.")],
     split: Annotated[str | None, typer.Option(help="Comma-separated splits to index (default: all).")] = None,
     prototype_split: Annotated[str, typer.Option(help="Split whose images give the value prototypes.")] = "train",
+    prototype_data: Annotated[Path | None, typer.Option(help="Dataset of the prototype images (default: --data); "
+                                                        "use the training set when indexing another set.")] = None,
     index: Annotated[str, typer.Option(help="auto (flat below 50k items, IVF above), flat, ivf or ivfpq.")] = "auto",
     batch_size: Annotated[int, typer.Option(help="Images per forward pass.")] = 64,
 ) -> None:
@@ -81,7 +83,7 @@ def index_build(
     from ..search.build import build_catalog
 
     cat = build_catalog(model, data, out_dir, splits=parse_list(split), prototype_split=prototype_split,
-                        index_kind=index, batch_size=batch_size)
+                        prototype_data=prototype_data, index_kind=index, batch_size=batch_size)
     out.print(f"catalog {out_dir}: {len(cat)} items, index {cat.meta.get('index')}")
 
 

@@ -52,7 +52,7 @@ def _split_items(root: str | Path, splits: list[str] | None, limit: int | None =
     return ds, items
 
 
-def _labels(items: list[Item], attributes: list[tuple[str, list[str]]]) -> np.ndarray:
+def attribute_labels(items: list[Item], attributes: list[tuple[str, list[str]]]) -> np.ndarray:
     out = np.full((len(items), len(attributes)), -1, np.int64)
     for i, it in enumerate(items):
         for a, (name, values) in enumerate(attributes):
@@ -76,12 +76,13 @@ def embed_dataset(model: AttrNet, root: str | Path, splits: list[str] | None, *,
 
 def build_catalog(model_path: str | Path, data: str | Path, out: str | Path, *, splits: list[str] | None,
                   prototype_split: str = "train", prototype_limit: int = 5000, index_kind: str = "auto",
-                  batch_size: int = 64, progress: bool = True) -> Catalog:
-    """Embed a dataset's items into a new catalog; prototypes come from ``prototype_split``."""
+                  prototype_data: str | Path | None = None, batch_size: int = 64, progress: bool = True) -> Catalog:
+    """Embed a dataset's items into a new catalog. Value prototypes are the mean representations of up to
+    ``prototype_limit`` images of ``prototype_split`` of ``prototype_data`` (default: ``data``)."""
     model = load_model_for_search(model_path)
-    _, p_items, p_vecs = embed_dataset(model, data, [prototype_split], batch_size=batch_size,
+    _, p_items, p_vecs = embed_dataset(model, prototype_data or data, [prototype_split], batch_size=batch_size,
                                        limit=prototype_limit, progress=progress)
-    protos = prototypes(p_vecs, _labels(p_items, model.attributes), model.attributes)
+    protos = prototypes(p_vecs, attribute_labels(p_items, model.attributes), model.attributes)
     cat = Catalog.create(out, model_path=str(Path(model_path).resolve()), attributes=model.attributes,
                          prototypes=protos, index_kind=index_kind,
                          extra={"image_size": getattr(model, "image_size", 128)})
