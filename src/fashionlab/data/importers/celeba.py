@@ -36,7 +36,7 @@ def import_celeba(
     src: Path, out: Path, *, attributes: Sequence[str] | None = None, images_dir: str | Path | None = None,
     copy_images: bool = False, skip_missing: bool = False,
 ) -> Path:
-    """CelebA: the 40 binary face attributes (``no``/``yes``) and the official train/val/test split.
+    """CelebA: the 40 binary face attributes (no/yes) and the official train/val/test split.
 
     SRC holds ``list_attr_celeba.txt`` (count line, the 40 names, then a file name and 40 values in
     {1, -1} per row), ``list_eval_partition.txt`` (file name and 0/1/2 = train/val/test, no header) and

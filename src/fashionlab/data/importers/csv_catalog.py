@@ -167,7 +167,7 @@ def import_csv(
     attributes: Sequence[str] | None = None, split_fractions: Sequence[float] = (0.8, 0.1, 0.1),
     seed: int = 0, copy_images: bool = False, skip_missing: bool = False,
 ) -> Path:
-    """Your own catalog: a folder of images and a CSV (``image`` column first, then attribute columns).
+    """Your own catalog: a folder of images and a CSV (image column first, then attribute columns).
 
     Columns: ``image`` (path relative to the image folder; spaces are fine), optional ``split``
     (train/val/test) and ``id`` (default: the image path); every other column is an attribute whose
@@ -199,7 +199,7 @@ def import_deepfashion_synthesis(
     attributes: Sequence[str] | None = None, split_fractions: Sequence[float] = (0.8, 0.1, 0.1),
     seed: int = 0, copy_images: bool = False, skip_missing: bool = False,
 ) -> Path:
-    """DeepFashion-Synthesis-style colour/sleeve labels: a CSV ``image,color,sleeve[,split]``.
+    """DeepFashion-Synthesis-style colour/sleeve labels: a CSV image,color,sleeve[,split].
 
     Cells are value names or 0-based integer indices into ``value_names``; an empty cell or
     ``unknown`` is unknown. Without ``value_names`` an attribute's values are the sorted distinct

@@ -19,6 +19,7 @@ from .common import (
     Problems,
     Staged,
     check_images,
+    check_relative,
     expect_tokens,
     parse_int,
     parse_split,
@@ -175,6 +176,9 @@ def import_deepfashion_attributes(
         skip_missing: drop items whose image file is missing, with a warning (default: an error
             listing them).
 
+    Keeping all 1000 attributes of the full release (289k images) makes a multi-GB items.jsonl and needs
+    several GB of memory while writing; select with ``attribute_types`` / ``attributes`` for real work.
+
     Attribute names are slugs of the DeepFashion names (``"a-line"`` -> ``"a_line"``; a clash gets
     ``_2``); ``schema.source`` maps each slug to its original name and type.
     """
@@ -194,6 +198,7 @@ def import_deepfashion_attributes(
             raise InputError(f"image {tokens[0]!r} listed twice (first on line {seen[tokens[0]]})",
                              part_path, line)
         seen[tokens[0]] = line
+        check_relative(tokens[0], part_path, line)
         order.append((tokens[0], parse_split(tokens[1], part_path, line), line))
     wanted = set(seen)
 
