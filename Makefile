@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test test-slow lint bench venv clean
+.PHONY: demo test test-slow lint bench bench-models venv clean
 
 venv: $(STAMP)
 
@@ -33,6 +33,10 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/bench_synth.py
 	$(PY) bench/bench_loader.py
+
+# trains the attribute network from scratch and measures it (about 25 minutes on 2 cores)
+bench-models: $(STAMP)
+	bash bench/attrnet_pipeline.sh bench-work
 
 clean:
 	rm -rf $(VENV) demo-out

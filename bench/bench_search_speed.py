@@ -63,7 +63,8 @@ def main() -> None:
     qidx = rng.choice(len(base), args.queries)
     queries = base[qidx] + 0.02 * rng.standard_normal((args.queries, base.shape[1])).astype(np.float32)
     queries /= np.linalg.norm(queries, axis=1, keepdims=True)
-    print("| catalog items | index | build (vectors/s) | p50 ms | p99 ms | recall@30 vs flat |\n|---|---|---|---|---|---|")
+    print("| catalog items | index | build (vectors/s) | p50 ms | p99 ms | recall@30 vs flat |")
+    print("|---|---|---|---|---|---|")
     for n in (10_000, 100_000):
         reps = -(-n // len(base))
         x = np.tile(base, (reps, 1))[:n] + 0.03 * rng.standard_normal((n, base.shape[1])).astype(np.float32)
