@@ -35,31 +35,76 @@ def edit_ground_truth_sheet(path: Path, seed: int = 7, size: int = 128) -> Path:
     return path
 
 
+SHIPPED_ATTRNET = Path(__file__).resolve().parents[1] / "assets" / "attrnet-synth128"
+
+
 def demo(
     out_dir: Annotated[Path, typer.Option("--out", help="Parent folder; each run gets a new run-NNN in it.")] = Path(
         "demo-out"),
     n: Annotated[int, typer.Option(help="Images in the demo dataset.")] = 1200,
-    size: Annotated[int, typer.Option(help="Image size.")] = 128,
+    model: Annotated[Path, typer.Option(help="Attribute network to use (default: the shipped SynthFashion "
+                                        "model).")] = SHIPPED_ATTRNET,
 ) -> None:
-    """Render SynthFashion samples, write and validate a dataset, and draw its contact sheet."""
+    """SynthFashion ground truth, a validated dataset, attribute prediction with activation maps, and
+    "this, but with ..." search, all on this machine."""
+    import torch
+
+    from .. import load
     from ..data.check import check_dataset, format_report
     from ..data.sheet import contact_sheet
     from ..engine.runs import next_free_dir
+    from ..metrics.attributes import evaluate_attributes
+    from ..models.attrnet_task import aam_sheet
+    from ..search.build import build_catalog, embed_query
+    from ..search.catalog import Catalog
+    from ..search.query import Searcher
+    from ..search.strip import result_strip
     from ..synth.generate import SynthConfig, generate_dataset
 
+    size = 128
     run = next_free_dir(out_dir, "run")
     out.rule(f"fashionlab demo -> {run}")
     t0 = time.perf_counter()
     gt = edit_ground_truth_sheet(run / "edit-ground-truth.png")
-    out.print(f"[1/4] one person, every attribute value (exact edit ground truth): {gt}")
-    ds = generate_dataset(run / "synthfashion", SynthConfig(n=n, size=(size, size), seed=0, region_mix=0.2,
+    out.print(f"[1/6] one person, every attribute value (exact edit ground truth): {gt}")
+    ds = generate_dataset(run / "synthfashion", SynthConfig(n=n, size=(size, size), seed=12345, region_mix=0.2,
                                                            holdout=[{"color": "red", "sleeve": "long"}]))
-    out.print(f"[2/4] SynthFashion dataset, {n} images at {size}px with masks and keypoints: {ds}")
+    out.print(f"[2/6] SynthFashion dataset, {n} images at {size}px with masks and keypoints: {ds}")
     report = check_dataset(ds, decode_images=True, progress=False)
-    out.print(f"[3/4] validated: {report.n_items} items, {len(report.problems)} problems")
+    out.print(f"      validated: {report.n_items} items, {len(report.problems)} problems")
     if not report.ok:
         out.print(format_report(report), markup=False)
         raise typer.Exit(1)
     sheet = contact_sheet(ds, run / "sheet.png")
-    out.print(f"[4/4] contact sheet: {sheet}")
-    out.print(f"done in {time.perf_counter() - t0:.1f}s. Look at {sheet} and {gt}.")
+    out.print(f"[3/6] contact sheet: {sheet}")
+
+    net = load(model)
+    rep = evaluate_attributes(net, str(ds), "test", progress=False)
+    acc = ", ".join(f"{k} {v:.1%}" for k, v in rep.accuracy.items())
+    out.print(f"[4/6] attribute network {model.name}: accuracy on the demo's unseen test split: {acc}")
+    out.print("      pointing game (AAM peak inside the attribute's region): "
+              + ", ".join(f"{k} {v:.1%}" for k, v in rep.pointing.items()))
+    from ..data.loader import FashionDataset
+
+    test = FashionDataset(ds, split="test", size=(size, size), progress=False)
+    x = torch.stack([test[i]["image"] for i in range(4)])
+    from PIL import Image
+
+    Image.fromarray(aam_sheet(net, x, net.attributes)).save(run / "attribute-maps.png")
+    out.print(f"      where each attribute lives (image, then sleeve/color/pattern/collar/fastening maps): "
+              f"{run / 'attribute-maps.png'}")
+
+    cat = build_catalog(model, ds, run / "catalog", splits=["train", "val"], progress=False)
+    out.print(f"[5/6] catalog of {len(cat)} items (SQLite + FAISS): {run / 'catalog'}")
+    searcher = Searcher(Catalog.open(cat.root), net)
+    query = test.items[0]
+    change = {"sleeve": "sleeveless" if query.attributes["sleeve"] != "sleeveless" else "long"}
+    hits = searcher.query(embed_query(net, test.ds.image_path(query)), change, k=8)
+    target = {**query.attributes, **change}
+    found = [h.rank + 1 for h in hits if h.item.attributes == target]
+    strip = result_strip(test.ds.image_path(query), hits, run / "search.png",
+                         title=", ".join(f"{k}={v}" for k, v in change.items()))
+    out.print(f"[6/6] query {query.id} {query.attributes} with {change}: exact target at rank(s) "
+              f"{found or 'none in the top 8'}; {strip}")
+    out.print(f"done in {time.perf_counter() - t0:.1f}s. Look at {sheet}, {gt}, {run / 'attribute-maps.png'} "
+              f"and {strip}.")

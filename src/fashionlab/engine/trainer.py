@@ -147,7 +147,7 @@ class Trainer:
         meta_path = self.run_dir / "run.json"
         meta = json.loads(meta_path.read_text()) if meta_path.exists() else {"sessions": []}
         meta["sessions"].append({
-            "started": time.strftime("%Y-%m-%d %H:%M:%S"), "git_commit": git_commit(), "argv": argv or sys.argv,
+            "started": time.strftime("%Y-%m-%d %H:%M:%S"), "git_commit": git_commit(Path(__file__).resolve().parent), "argv": argv or sys.argv,
             "torch": torch.__version__, "python": platform.python_version(), "world_size": self.dist.world_size,
             "device": str(self.dist.device), "resumed_from_step": (self.resume_state or {}).get("step"),
         })
