@@ -27,11 +27,13 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=4000)
     ap.add_argument("--size", type=int, default=128)
     args = ap.parse_args()
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, date {date.today()}, {args.n} images "
-          f"at {args.size}px")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, date {date.today()}, {args.n} images at {args.size}px"
+    )
     with tempfile.TemporaryDirectory() as d:
-        root = generate_dataset(Path(d) / "ds", SynthConfig(n=args.n, size=(args.size, args.size), seed=0),
-                                progress=False)
+        root = generate_dataset(
+            Path(d) / "ds", SynthConfig(n=args.n, size=(args.size, args.size), seed=0), progress=False
+        )
         rows = []
         for workers in (1, 2):
             t = time.perf_counter()

@@ -52,8 +52,10 @@ def main() -> None:
 
     faiss.omp_set_num_threads(args.threads)
     torch.set_num_threads(os.cpu_count() or 1)
-    print(f"# search/training speed ({date.today()}, {platform.machine()}, {os.cpu_count()} cores, "
-          f"faiss {faiss.__version__}, {args.threads} search thread(s))\n")
+    print(
+        f"# search/training speed ({date.today()}, {platform.machine()}, {os.cpu_count()} cores, "
+        f"faiss {faiss.__version__}, {args.threads} search thread(s))\n"
+    )
     model = load_model_for_search(args.model)
     t = time.perf_counter()
     _, items, vecs = embed_dataset(model, args.data, None, limit=args.images, progress=False)
@@ -81,8 +83,10 @@ def main() -> None:
                 flat_ids, recall = ids, 1.0
             else:
                 recall = float(np.mean([len(set(a) & set(b)) / 30 for a, b in zip(ids, flat_ids, strict=True)]))
-            print(f"| {n:,} | {kind}{' (nprobe 16)' if kind == 'ivf' else ''} | {rate:,.0f} | {p50:.3f} | "
-                  f"{p99:.3f} | {recall:.3f} |")
+            print(
+                f"| {n:,} | {kind}{' (nprobe 16)' if kind == 'ivf' else ''} | {rate:,.0f} | {p50:.3f} | "
+                f"{p99:.3f} | {recall:.3f} |"
+            )
     # end-to-end manipulation query at 100k (prototype swap + recompress + IVF search)
     reps_q = vecs["reps"][qidx[:200]]
     ms = []
@@ -95,8 +99,9 @@ def main() -> None:
         index.search(g, 30)
         ms.append((time.perf_counter() - t) * 1000)
     p50, p99 = percentiles(ms)
-    print(f"\nmanipulation query end to end at 100k (swap + recompress + IVF search): p50 {p50:.3f} ms, "
-          f"p99 {p99:.3f} ms")
+    print(
+        f"\nmanipulation query end to end at 100k (swap + recompress + IVF search): p50 {p50:.3f} ms, p99 {p99:.3f} ms"
+    )
     print(f"image embedding rate (index build): {embed_rate:.0f} images/s\n")
 
     # training throughput

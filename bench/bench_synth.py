@@ -63,15 +63,19 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=2000, help="images per timing")
     ap.add_argument("--sizes", nargs="+", default=["64", "128", "256", "128x64"])
     args = ap.parse_args()
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"python {platform.python_version()}, date {date.today()}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"python {platform.python_version()}, date {date.today()}"
+    )
     print("| size | render img/s (1 process) | render + PNG write img/s (1 process) |")
     print("|---|---|---|")
     for s in args.sizes:
         size = parse_size(s)
         n = args.n if size[0] * size[1] <= 128 * 128 else max(200, args.n // 4)
-        print(f"| {size[0]}x{size[1]} | {bench_render(size, n):.0f} | {bench_write(size, max(200, n // 2)):.0f} |",
-              flush=True)
+        print(
+            f"| {size[0]}x{size[1]} | {bench_render(size, n):.0f} | {bench_write(size, max(200, n // 2)):.0f} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -12,14 +12,25 @@ from fashionlab.data.format import Annotations, AttributeSpec, DatasetSchema, Da
 
 
 def make(tmp_path, n=6):
-    schema = DatasetSchema(name="t", attributes=[AttributeSpec("color", ["red", "blue"])], image_size=(16, 16),
-                           annotations=Annotations(keypoints=True))
+    schema = DatasetSchema(
+        name="t",
+        attributes=[AttributeSpec("color", ["red", "blue"])],
+        image_size=(16, 16),
+        annotations=Annotations(keypoints=True),
+    )
     with DatasetWriter(tmp_path / "ds", schema) as w:
         (w.root / "images").mkdir()
         for i in range(n):
             Image.fromarray(np.full((16, 16, 3), 40 * i, np.uint8)).save(w.root / f"images/{i}.png")
-            w.add(Item(id=str(i), path=f"images/{i}.png", split="train" if i < 4 else "test",
-                       attributes={"color": "red" if i % 2 else "blue"}, keypoints=[[1.0, 2.0]] * 18))
+            w.add(
+                Item(
+                    id=str(i),
+                    path=f"images/{i}.png",
+                    split="train" if i < 4 else "test",
+                    attributes={"color": "red" if i % 2 else "blue"},
+                    keypoints=[[1.0, 2.0]] * 18,
+                )
+            )
         w.add_pairs("train", [("0", "1")])
     return tmp_path / "ds"
 
@@ -36,22 +47,30 @@ def test_every_problem_is_reported_with_file_and_line(tmp_path):
     root = make(tmp_path)
     lines = (root / "items.jsonl").read_text().splitlines()
     d = [json.loads(x) for x in lines]
-    d[1]["attributes"]["color"] = "teal"                      # line 2: unknown value
-    d[2]["keypoints"][3] = [99, 5]                            # line 3: keypoint outside the image
-    d[3]["id"] = "0"                                          # line 4: duplicate id
-    d[4]["path"] = "images/missing.png"                       # line 5: missing image
+    d[1]["attributes"]["color"] = "teal"  # line 2: unknown value
+    d[2]["keypoints"][3] = [99, 5]  # line 3: keypoint outside the image
+    d[3]["id"] = "0"  # line 4: duplicate id
+    d[4]["path"] = "images/missing.png"  # line 5: missing image
     out = [json.dumps(x) for x in d]
-    out.append("{not json")                                   # line 7: bad JSON
+    out.append("{not json")  # line 7: bad JSON
     out.append(json.dumps({**d[5], "id": "6", "split": "holdout"}))  # line 8: unknown split
     (root / "items.jsonl").write_text("\n".join(out) + "\n")
-    (root / "images/5.png").write_bytes(b"\x89PNG garbage")    # corrupt image
+    (root / "images/5.png").write_bytes(b"\x89PNG garbage")  # corrupt image
     Image.fromarray(np.zeros((20, 16, 3), np.uint8)).save(root / "images/0.png")  # wrong size
     (root / "pairs-train.csv").write_text("from,to\n0,1\n0,nobody\n")  # unknown id in pairs
     rep = check_dataset(root, progress=False)
     text = format_report(rep)
-    expected = ["items.jsonl:2 [attributes.color]", "items.jsonl:3 [keypoints]", "items.jsonl:4 [id]",
-                "items.jsonl:5 [path]", "items.jsonl:7", "items.jsonl:8 [split]", "5.png", "0.png: image is 20x16",
-                "pairs-train.csv:3"]
+    expected = [
+        "items.jsonl:2 [attributes.color]",
+        "items.jsonl:3 [keypoints]",
+        "items.jsonl:4 [id]",
+        "items.jsonl:5 [path]",
+        "items.jsonl:7",
+        "items.jsonl:8 [split]",
+        "5.png",
+        "0.png: image is 20x16",
+        "pairs-train.csv:3",
+    ]
     for e in expected:
         assert e in text, f"{e!r} not reported:\n{text}"
     assert len(rep.problems) >= len(expected)

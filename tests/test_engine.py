@@ -28,13 +28,18 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def tiny_data(tmp_path_factory):
-    return generate_dataset(tmp_path_factory.mktemp("d") / "sf", SynthConfig(n=48, size=(64, 64), seed=2, workers=1),
-                            progress=False)
+    return generate_dataset(
+        tmp_path_factory.mktemp("d") / "sf", SynthConfig(n=48, size=(64, 64), seed=2, workers=1), progress=False
+    )
 
 
 def tiny_cfg(data, out, *extra):
-    return resolve_config(MODELS.get("attrnet").config, model="attrnet", preset="tiny",
-                          overrides=[f"data={data}", f"train.out={out}", *extra])
+    return resolve_config(
+        MODELS.get("attrnet").config,
+        model="attrnet",
+        preset="tiny",
+        overrides=[f"data={data}", f"train.out={out}", *extra],
+    )
 
 
 def final_weights(run_dir: Path) -> dict[str, torch.Tensor]:
@@ -151,8 +156,16 @@ def test_export_round_trip(tiny_data, tmp_path):
 @pytest.mark.parametrize("backbone", BACKBONES.names())
 def test_forward_backward_every_backbone(backbone):
     attrs = [("sleeve", ["a", "b", "c"]), ("color", ["r", "g"])]
-    cfg = AttrNetModelConfig(backbone=backbone, width=0.125, output_stride=8, conv67_channels=16, roi_size=2,
-                             fc_dim=16, rep_dim=8, global_dim=8)
+    cfg = AttrNetModelConfig(
+        backbone=backbone,
+        width=0.125,
+        output_stride=8,
+        conv67_channels=16,
+        roi_size=2,
+        fc_dim=16,
+        rep_dim=8,
+        global_dim=8,
+    )
     net = AttrNet(attrs, cfg)
     x = torch.randn(4, 3, 64, 64, requires_grad=True)
     y = torch.tensor([[0, 1], [1, 0], [2, -1], [0, 1]])
@@ -181,17 +194,25 @@ def test_every_model_has_presets(model):
         resolve_config(spec.config, model=model, overrides=["train.steps=many"])
 
 
-@pytest.mark.skipif(shutil.which("torchrun") is None and not (Path(sys.executable).parent / "torchrun").exists(),
-                    reason="torchrun not installed")
+@pytest.mark.skipif(
+    shutil.which("torchrun") is None and not (Path(sys.executable).parent / "torchrun").exists(),
+    reason="torchrun not installed",
+)
 def test_torchrun_two_processes_match_single_process(tmp_path):
     torchrun = str(Path(sys.executable).parent / "torchrun")
     script = str(ROOT / "tests" / "helpers" / "ddp_grads.py")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    r = subprocess.run([torchrun, "--standalone", "--nproc_per_node", "2", script, str(tmp_path / "ddp.pt")],
-                       capture_output=True, text=True, timeout=300, env=env)
+    r = subprocess.run(
+        [torchrun, "--standalone", "--nproc_per_node", "2", script, str(tmp_path / "ddp.pt")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
-    r = subprocess.run([sys.executable, script, str(tmp_path / "one.pt")], capture_output=True, text=True,
-                       timeout=300, env=env)
+    r = subprocess.run(
+        [sys.executable, script, str(tmp_path / "one.pt")], capture_output=True, text=True, timeout=300, env=env
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     ddp, one = torch.load(tmp_path / "ddp.pt"), torch.load(tmp_path / "one.pt")
     assert ddp.keys() == one.keys() and len(one) > 10

@@ -19,8 +19,14 @@ from fashionlab.synth.render import render
 @pytest.fixture(scope="module")
 def small(tmp_path_factory):
     out = tmp_path_factory.mktemp("g") / "ds"
-    cfg = SynthConfig(n=120, size=(64, 64), seed=3, workers=1, region_mix=0.5,
-                      holdout=[{"color": "red"}, {"sleeve": "long", "collar": "crew"}])
+    cfg = SynthConfig(
+        n=120,
+        size=(64, 64),
+        seed=3,
+        workers=1,
+        region_mix=0.5,
+        holdout=[{"color": "red"}, {"sleeve": "long", "collar": "crew"}],
+    )
     return generate_dataset(out, cfg, progress=False)
 
 
@@ -49,8 +55,14 @@ def test_holdout_combinations_never_in_train(small):
 def test_items_rerender_exactly_from_their_seed(small):
     ds = load_dataset(small)
     for it in ds.items[:5]:
-        r = render(it.extra["seed"], it.attributes, Pose.from_dict(it.extra["pose"]), size=(64, 64),
-                   framing=it.extra["framing"], regions=it.region_attributes)
+        r = render(
+            it.extra["seed"],
+            it.attributes,
+            Pose.from_dict(it.extra["pose"]),
+            size=(64, 64),
+            framing=it.extra["framing"],
+            regions=it.region_attributes,
+        )
         assert np.array_equal(r.image, load_rgb(ds.image_path(it)))
         assert np.array_equal(r.mask, load_mask(ds.mask_path(it)))
 

@@ -72,8 +72,12 @@ def raises_where(fn: Callable[[], object], file_name: str, line: int) -> BaseExc
 
 # ---------------------------------------------------------------------------------------- fixtures
 
-DF_IMAGES = ["img/Floral_Blouse/img_00000001.jpg", "img/Floral_Blouse/img_00000002.jpg",
-             "img/A-Line_Skirt/img_00000001.jpg", "img/Maxi_Dress/img_00000001.jpg"]
+DF_IMAGES = [
+    "img/Floral_Blouse/img_00000001.jpg",
+    "img/Floral_Blouse/img_00000002.jpg",
+    "img/A-Line_Skirt/img_00000001.jpg",
+    "img/Maxi_Dress/img_00000001.jpg",
+]
 DF_ATTRS = [("a-line", 3), ("floral", 1), ("faux leather", 2), ("crew neck", 4)]
 DF_LABELS = [["-1", "1", "0", "1"], ["-1", "1", "-1", "0"], ["1", "-1", "-1", "-1"], ["0", "-1", "1", "1"]]
 DF_CATEGORY = ["1", "1", "2", "3"]
@@ -83,30 +87,62 @@ DF_LANDMARK_TYPE = [1, 1, 2, 3]
 
 def make_deepfashion(root: Path, layout: str = "Img", crlf: bool = False, bom: bool = False) -> Path:
     anno, w = root / "Anno", (lambda p, lines: write(p, lines, crlf, bom))
-    w(anno / "list_attr_cloth.txt", [str(len(DF_ATTRS)), "attribute_name  attribute_type",
-                                     *[f"{n:<28} {t}" for n, t in DF_ATTRS]])
-    w(anno / "list_category_cloth.txt", ["3", "category_name  category_type",
-                                         "Blouse                   1", "Skirt                    2",
-                                         "Dress                    3"])
-    w(anno / "list_category_img.txt", [str(len(DF_IMAGES)), "image_name  category_label",
-                                       *[f"{p:<60}{c}" for p, c in zip(DF_IMAGES, DF_CATEGORY, strict=True)]])
-    w(anno / "list_attr_img.txt", [str(len(DF_IMAGES)), "image_name  attribute_labels",
-                                   *[f"{p:<60}" + " ".join(f"{v:>2}" for v in row)
-                                     for p, row in zip(DF_IMAGES, DF_LABELS, strict=True)]])
-    w(anno / "list_bbox.txt", [str(len(DF_IMAGES)), "image_name  x_1  y_1  x_2  y_2",
-                               *[f"{p:<60}002  003  012  014" for p in DF_IMAGES]])
+    w(
+        anno / "list_attr_cloth.txt",
+        [str(len(DF_ATTRS)), "attribute_name  attribute_type", *[f"{n:<28} {t}" for n, t in DF_ATTRS]],
+    )
+    w(
+        anno / "list_category_cloth.txt",
+        [
+            "3",
+            "category_name  category_type",
+            "Blouse                   1",
+            "Skirt                    2",
+            "Dress                    3",
+        ],
+    )
+    w(
+        anno / "list_category_img.txt",
+        [
+            str(len(DF_IMAGES)),
+            "image_name  category_label",
+            *[f"{p:<60}{c}" for p, c in zip(DF_IMAGES, DF_CATEGORY, strict=True)],
+        ],
+    )
+    w(
+        anno / "list_attr_img.txt",
+        [
+            str(len(DF_IMAGES)),
+            "image_name  attribute_labels",
+            *[f"{p:<60}" + " ".join(f"{v:>2}" for v in row) for p, row in zip(DF_IMAGES, DF_LABELS, strict=True)],
+        ],
+    )
+    w(
+        anno / "list_bbox.txt",
+        [str(len(DF_IMAGES)), "image_name  x_1  y_1  x_2  y_2", *[f"{p:<60}002  003  012  014" for p in DF_IMAGES]],
+    )
     lm_rows = []
     for p, t in zip(DF_IMAGES, DF_LANDMARK_TYPE, strict=True):
         n = {1: 6, 2: 4, 3: 8}[t]
-        triples = " ".join(f"{i % 3}  {4 + i:03d}  {5 + i:03d}" if i % 3 != 2 else "2  000  000"
-                           for i in range(n))
+        triples = " ".join(f"{i % 3}  {4 + i:03d}  {5 + i:03d}" if i % 3 != 2 else "2  000  000" for i in range(n))
         lm_rows.append(f"{p:<60}{t}  1  {triples}")
-    w(anno / "list_landmarks.txt", [str(len(DF_IMAGES)), "image_name  clothes_type  variation_type  "
-                                    "landmark_visibility_1  landmark_location_x_1  landmark_location_y_1",
-                                    *lm_rows])
-    w(root / "Eval" / "list_eval_partition.txt",
-      [str(len(DF_IMAGES)), "image_name  evaluation_status",
-       *[f"{p:<60}{s}" for p, s in zip(DF_IMAGES, DF_SPLIT, strict=True)]])
+    w(
+        anno / "list_landmarks.txt",
+        [
+            str(len(DF_IMAGES)),
+            "image_name  clothes_type  variation_type  "
+            "landmark_visibility_1  landmark_location_x_1  landmark_location_y_1",
+            *lm_rows,
+        ],
+    )
+    w(
+        root / "Eval" / "list_eval_partition.txt",
+        [
+            str(len(DF_IMAGES)),
+            "image_name  evaluation_status",
+            *[f"{p:<60}{s}" for p, s in zip(DF_IMAGES, DF_SPLIT, strict=True)],
+        ],
+    )
     base = root / "Img" if layout == "Img" else root
     for i, p in enumerate(DF_IMAGES):
         image(base / p, size=(16, 20), color=(10 * i, 100, 50))
@@ -114,12 +150,46 @@ def make_deepfashion(root: Path, layout: str = "Img", crlf: bool = False, bom: b
 
 
 CELEBA_NAMES = [
-    "5_o_Clock_Shadow", "Arched_Eyebrows", "Attractive", "Bags_Under_Eyes", "Bald", "Bangs", "Big_Lips",
-    "Big_Nose", "Black_Hair", "Blond_Hair", "Blurry", "Brown_Hair", "Bushy_Eyebrows", "Chubby",
-    "Double_Chin", "Eyeglasses", "Goatee", "Gray_Hair", "Heavy_Makeup", "High_Cheekbones", "Male",
-    "Mouth_Slightly_Open", "Mustache", "Narrow_Eyes", "No_Beard", "Oval_Face", "Pale_Skin", "Pointy_Nose",
-    "Receding_Hairline", "Rosy_Cheeks", "Sideburns", "Smiling", "Straight_Hair", "Wavy_Hair",
-    "Wearing_Earrings", "Wearing_Hat", "Wearing_Lipstick", "Wearing_Necklace", "Wearing_Necktie", "Young",
+    "5_o_Clock_Shadow",
+    "Arched_Eyebrows",
+    "Attractive",
+    "Bags_Under_Eyes",
+    "Bald",
+    "Bangs",
+    "Big_Lips",
+    "Big_Nose",
+    "Black_Hair",
+    "Blond_Hair",
+    "Blurry",
+    "Brown_Hair",
+    "Bushy_Eyebrows",
+    "Chubby",
+    "Double_Chin",
+    "Eyeglasses",
+    "Goatee",
+    "Gray_Hair",
+    "Heavy_Makeup",
+    "High_Cheekbones",
+    "Male",
+    "Mouth_Slightly_Open",
+    "Mustache",
+    "Narrow_Eyes",
+    "No_Beard",
+    "Oval_Face",
+    "Pale_Skin",
+    "Pointy_Nose",
+    "Receding_Hairline",
+    "Rosy_Cheeks",
+    "Sideburns",
+    "Smiling",
+    "Straight_Hair",
+    "Wavy_Hair",
+    "Wearing_Earrings",
+    "Wearing_Hat",
+    "Wearing_Lipstick",
+    "Wearing_Necklace",
+    "Wearing_Necktie",
+    "Young",
 ]
 
 
@@ -140,16 +210,22 @@ def kp_lists(seed: int, missing: tuple[int, ...] = ()) -> tuple[list[int], list[
     return ys, xs
 
 
-def make_pose_pairs(root: Path, prefix: str = "market", folders: str = "plain", crlf: bool = False,
-                    bom: bool = False) -> Path:
+def make_pose_pairs(
+    root: Path, prefix: str = "market", folders: str = "plain", crlf: bool = False, bom: bool = False
+) -> Path:
     names = {
-        "market": {"train": ["0002_c1s1_000451_03.jpg", "0002_c2s1_000301_01.jpg", "0007_c1s1_000551_01.jpg"],
-                   "test": ["0001_c1s1_001051_00.jpg", "0001_c3s1_000551_00.jpg"]},
-        "fasion-resize": {"train": ["fashionMENDenimid0000008001_1front.jpg",
-                                    "fashionMENDenimid0000008001_2side.jpg",
-                                    "fashionWOMENDressesid0000041606_1front.jpg"],
-                          "test": ["fashionWOMENSkirtsid0000177606_1front.jpg",
-                                   "fashionWOMENSkirtsid0000177606_3back.jpg"]},
+        "market": {
+            "train": ["0002_c1s1_000451_03.jpg", "0002_c2s1_000301_01.jpg", "0007_c1s1_000551_01.jpg"],
+            "test": ["0001_c1s1_001051_00.jpg", "0001_c3s1_000551_00.jpg"],
+        },
+        "fasion-resize": {
+            "train": [
+                "fashionMENDenimid0000008001_1front.jpg",
+                "fashionMENDenimid0000008001_2side.jpg",
+                "fashionWOMENDressesid0000041606_1front.jpg",
+            ],
+            "test": ["fashionWOMENSkirtsid0000177606_1front.jpg", "fashionWOMENSkirtsid0000177606_3back.jpg"],
+        },
     }[prefix]
     for split, imgs in names.items():
         rows = ["name:keypoints_y:keypoints_x"]
@@ -166,9 +242,12 @@ def make_pose_pairs(root: Path, prefix: str = "market", folders: str = "plain", 
 
 
 def make_catalog(root: Path, crlf: bool = False, bom: bool = False, split: bool = True) -> Path:
-    rows = [("red dress 1.png", "red", "long sleeve", "train"), ("blue top.png", "blue", "", "train"),
-            ("shop/green coat.png", "green", "unknown", "val"),
-            ("shop/red 2.png", "red", "short sleeve", "test")]
+    rows = [
+        ("red dress 1.png", "red", "long sleeve", "train"),
+        ("blue top.png", "blue", "", "train"),
+        ("shop/green coat.png", "green", "unknown", "val"),
+        ("shop/red 2.png", "red", "short sleeve", "test"),
+    ]
     header = "image,colour name,sleeve length" + (",split" if split else "")
     lines = [header] + [",".join(f'"{c}"' if " " in c else c for c in (r if split else r[:3])) for r in rows]
     write(root / "attributes.csv", lines, crlf, bom)
@@ -178,8 +257,12 @@ def make_catalog(root: Path, crlf: bool = False, bom: bool = False, split: bool 
 
 
 def make_synthesis(root: Path, crlf: bool = False, bom: bool = False) -> Path:
-    rows = [("img/a.png", "0", "1", "train"), ("img/b.png", "2", "0", "train"), ("img/c.png", "", "1", "val"),
-            ("img/d.png", "black", "unknown", "test")]
+    rows = [
+        ("img/a.png", "0", "1", "train"),
+        ("img/b.png", "2", "0", "train"),
+        ("img/c.png", "", "1", "val"),
+        ("img/d.png", "black", "unknown", "test"),
+    ]
     write(root / "labels.csv", ["image,color,sleeve,split", *[",".join(r) for r in rows]], crlf, bom)
     for r in rows:
         image(root / r[0])
@@ -297,8 +380,13 @@ def test_deepfashion_attributes(tmp_path, layout):
     assert [it.split for it in ds.items] == DF_SPLIT
     first, last = ds.items[0], ds.items[3]
     assert first.id == DF_IMAGES[0] and first.path == DF_IMAGES[0]
-    assert first.attributes == {"category": "Blouse", "a_line": "no", "floral": "yes",
-                                "faux_leather": UNKNOWN, "crew_neck": "yes"}
+    assert first.attributes == {
+        "category": "Blouse",
+        "a_line": "no",
+        "floral": "yes",
+        "faux_leather": UNKNOWN,
+        "crew_neck": "yes",
+    }
     assert last.attributes["a_line"] == UNKNOWN and last.attributes["category"] == "Dress"
     assert first.bbox == [2, 3, 12, 14]
     assert [len(it.landmarks) for it in ds.items] == [6, 6, 4, 8]
@@ -310,8 +398,7 @@ def test_deepfashion_attribute_selection(tmp_path):
     src = make_deepfashion(tmp_path / "src")
     ds = load_dataset(run_import("deepfashion-attributes", src, tmp_path / "a", attribute_types=[1, 2]))
     assert ds.schema.attribute_names == ["category", "floral", "faux_leather"]
-    ds = load_dataset(run_import("deepfashion-attributes", src, tmp_path / "b",
-                                 attributes=["faux leather", "a_line"]))
+    ds = load_dataset(run_import("deepfashion-attributes", src, tmp_path / "b", attributes=["faux leather", "a_line"]))
     assert ds.schema.attribute_names == ["category", "a_line", "faux_leather"]
     with pytest.raises(InputError, match="unknown attribute type"):
         run_import("deepfashion-attributes", src, tmp_path / "c", attribute_types=[9])
@@ -350,13 +437,13 @@ DF_BROKEN = [
 ]
 
 
-@pytest.mark.parametrize("file,lineno,edit,where,fragment", DF_BROKEN,
-                         ids=[f"{c[0].split('/')[-1]}:{c[1]}-{c[4]}" for c in DF_BROKEN])
+@pytest.mark.parametrize(
+    "file,lineno,edit,where,fragment", DF_BROKEN, ids=[f"{c[0].split('/')[-1]}:{c[1]}-{c[4]}" for c in DF_BROKEN]
+)
 def test_deepfashion_broken(tmp_path, file, lineno, edit, where, fragment):
     src = make_deepfashion(tmp_path / "src", crlf=True)
     edit_line(src / file, lineno, edit)
-    err = raises_where(lambda: run_import("deepfashion-attributes", src, tmp_path / "out"),
-                       Path(file).name, where)
+    err = raises_where(lambda: run_import("deepfashion-attributes", src, tmp_path / "out"), Path(file).name, where)
     assert fragment in str(err)
     assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out.partial-*"))
 
@@ -365,8 +452,9 @@ def test_deepfashion_image_without_labels(tmp_path):
     src = make_deepfashion(tmp_path / "src")
     edit_line(src / "Anno" / "list_bbox.txt", 1, lambda s: "3")
     edit_line(src / "Anno" / "list_bbox.txt", 4, lambda s: None)  # the second image loses its bbox
-    err = raises_where(lambda: run_import("deepfashion-attributes", src, tmp_path / "out"),
-                       "list_eval_partition.txt", 4)
+    err = raises_where(
+        lambda: run_import("deepfashion-attributes", src, tmp_path / "out"), "list_eval_partition.txt", 4
+    )
     assert "has no row in list_bbox.txt" in str(err)
 
 
@@ -396,11 +484,16 @@ CELEBA_BROKEN = [
     # (file to edit, its line, edit, file and line named in the error, message fragment)
     ("list_attr_celeba.txt", 1, lambda s: "6", "list_attr_celeba.txt", 1, "expected 6, found 5"),
     ("list_attr_celeba.txt", 4, lambda s: s.rsplit(None, 1)[0], "list_attr_celeba.txt", 4, "truncated"),
-    ("list_attr_celeba.txt", 5, lambda s: s.rsplit(None, 1)[0] + "  0", "list_attr_celeba.txt", 5,
-     "bad value '0' for Young"),
+    (
+        "list_attr_celeba.txt",
+        5,
+        lambda s: s.rsplit(None, 1)[0] + "  0",
+        "list_attr_celeba.txt",
+        5,
+        "bad value '0' for Young",
+    ),
     ("list_eval_partition.txt", 2, lambda s: s[:-1] + "3", "list_eval_partition.txt", 2, "bad partition"),
-    ("list_eval_partition.txt", 3, lambda s: None, "list_attr_celeba.txt", 5,
-     "no row in list_eval_partition.txt"),
+    ("list_eval_partition.txt", 3, lambda s: None, "list_attr_celeba.txt", 5, "no row in list_eval_partition.txt"),
 ]
 
 
@@ -449,14 +542,18 @@ def test_pose_pairs_missing_image_drops_its_pairs(tmp_path):
 
 
 POSE_BROKEN = [
-    ("market-annotation-train.csv", 3, lambda s: s.replace(", 28]", "]", 1), 3,
-     "expected 18 y values, found 17"),
+    ("market-annotation-train.csv", 3, lambda s: s.replace(", 28]", "]", 1), 3, "expected 18 y values, found 17"),
     ("market-annotation-test.csv", 2, lambda s: s.replace("]: [", "] [", 1), 2, "malformed annotation"),
     ("market-annotation-test.csv", 3, lambda s: s.replace("41", "4x", 1), 3, "bad x value"),
     ("market-annotation-train.csv", 1, lambda s: "name,keypoints_y,keypoints_x", 1, "header"),
     ("market-pairs-test.csv", 3, lambda s: "0001_c1s1_001051_00.jpg,9999_c1s1_000001_00.jpg", 3, "9999_c1"),
-    ("market-pairs-train.csv", 2, lambda s: "0002_c1s1_000451_03.jpg,0001_c1s1_001051_00.jpg", 2,
-     "not in market-annotation-train.csv"),
+    (
+        "market-pairs-train.csv",
+        2,
+        lambda s: "0002_c1s1_000451_03.jpg,0001_c1s1_001051_00.jpg",
+        2,
+        "not in market-annotation-train.csv",
+    ),
     ("market-pairs-train.csv", 3, lambda s: s + ",extra", 3, "expected 2 columns"),
 ]
 
@@ -520,8 +617,11 @@ def test_deepfashion_synthesis(tmp_path):
     ds = load_dataset(run_import("deepfashion-synthesis", src, tmp_path / "out", value_names=SYNTH_NAMES))
     assert ds.schema.attribute("color").values == SYNTH_NAMES["color"]
     assert [it.attributes for it in ds.items] == [
-        {"color": "black", "sleeve": "long"}, {"color": "red", "sleeve": "short"},
-        {"color": UNKNOWN, "sleeve": "long"}, {"color": "black", "sleeve": UNKNOWN}]
+        {"color": "black", "sleeve": "long"},
+        {"color": "red", "sleeve": "short"},
+        {"color": UNKNOWN, "sleeve": "long"},
+        {"color": "black", "sleeve": UNKNOWN},
+    ]
     plain = load_dataset(run_import("deepfashion-synthesis", src, tmp_path / "plain"))
     assert plain.schema.attribute("color").values == ["0", "2", "black"]
     assert plain.schema.attribute("sleeve").values == ["0", "1"]
@@ -529,15 +629,19 @@ def test_deepfashion_synthesis(tmp_path):
         run_import("deepfashion-synthesis", src, tmp_path / "x", value_names={"colour": ["a"]})
 
 
-@pytest.mark.parametrize("lineno,edit,where,fragment", [
-    (3, lambda s: s.replace(",2,", ",3,"), 3, "index 3 is out of range"),
-    (5, lambda s: s.replace("black", "teal"), 5, "bad value 'teal'"),
-])
+@pytest.mark.parametrize(
+    "lineno,edit,where,fragment",
+    [
+        (3, lambda s: s.replace(",2,", ",3,"), 3, "index 3 is out of range"),
+        (5, lambda s: s.replace("black", "teal"), 5, "bad value 'teal'"),
+    ],
+)
 def test_deepfashion_synthesis_broken(tmp_path, lineno, edit, where, fragment):
     src = make_synthesis(tmp_path / "src", crlf=True)
     edit_line(src / "labels.csv", lineno, edit)
-    err = raises_where(lambda: run_import("deepfashion-synthesis", src, tmp_path / "out",
-                                          value_names=SYNTH_NAMES), "labels.csv", where)
+    err = raises_where(
+        lambda: run_import("deepfashion-synthesis", src, tmp_path / "out", value_names=SYNTH_NAMES), "labels.csv", where
+    )
     assert fragment in str(err)
 
 

@@ -17,16 +17,23 @@ from fashionlab.errors import ProblemList
 
 
 def make(tmp_path, n=10, size=(16, 16), name="ds", sizes=None):
-    schema = DatasetSchema(name="t", attributes=[AttributeSpec("color", ["red", "blue"])],
-                           image_size=None if sizes else size)
+    schema = DatasetSchema(
+        name="t", attributes=[AttributeSpec("color", ["red", "blue"])], image_size=None if sizes else size
+    )
     rng = np.random.default_rng(0)
     with DatasetWriter(tmp_path / name, schema) as w:
         (w.root / "images").mkdir()
         for i in range(n):
             h, w_ = sizes[i] if sizes else size
             Image.fromarray(rng.integers(0, 255, (h, w_, 3), np.uint8)).save(w.root / f"images/{i}.png")
-            w.add(Item(id=str(i), path=f"images/{i}.png", split="train" if i < n - 2 else "val",
-                       attributes={"color": ["red", "blue", "unknown"][i % 3]}))
+            w.add(
+                Item(
+                    id=str(i),
+                    path=f"images/{i}.png",
+                    split="train" if i < n - 2 else "val",
+                    attributes={"color": ["red", "blue", "unknown"][i % 3]},
+                )
+            )
     return tmp_path / name
 
 
@@ -80,8 +87,10 @@ def test_variable_sizes(tmp_path, mode):
 
 def test_sampler_shards_are_disjoint_and_cover_each_epoch():
     n, world = 11, 3
-    shards = [list(itertools.islice(iter(ShardedInfiniteSampler(n, seed=4, rank=r, world_size=world)), 4))
-              for r in range(world)]
+    shards = [
+        list(itertools.islice(iter(ShardedInfiniteSampler(n, seed=4, rank=r, world_size=world)), 4))
+        for r in range(world)
+    ]
     flat = [i for s in shards for i in s]
     assert sorted(set(flat)) == list(range(n)) and len(flat) == 12  # one wrapped duplicate
     assert all(len(s) == 4 for s in shards)

@@ -29,8 +29,12 @@ def world(tmp_path_factory):
     base = tmp_path_factory.mktemp("w")
     data = generate_dataset(base / "data", SynthConfig(n=60, size=(64, 64), seed=5, workers=1), progress=False)
     more = generate_dataset(base / "more", SynthConfig(n=20, size=(64, 64), seed=6, workers=1), progress=False)
-    cfg = resolve_config(MODELS.get("attrnet").config, model="attrnet", preset="tiny",
-                         overrides=[f"data={data}", f"train.out={base / 'runs'}", "train.ckpt_every=0"])
+    cfg = resolve_config(
+        MODELS.get("attrnet").config,
+        model="attrnet",
+        preset="tiny",
+        overrides=[f"data={data}", f"train.out={base / 'runs'}", "train.ckpt_every=0"],
+    )
     run = Trainer(build_task("attrnet", cfg), cfg, train=cfg.train, progress=False).fit()
     cat = build_catalog(run, data, base / "catalog", splits=["val", "test"], progress=False)
     return {"base": base, "data": data, "more": more, "run": run, "catalog": cat}
@@ -105,8 +109,19 @@ def test_predict_and_search_cli(world, tmp_path):
     out = json.loads(r.stdout)
     assert set(out[0]["attributes"]) == {"sleeve", "color", "pattern", "collar", "fastening"}
     assert len(list((tmp_path / "aam").glob("*.png"))) == 5
-    r = run("search", img, "--catalog", str(world["catalog"].root), "--set", "sleeve=long", "--k", "3",
-            "--out", str(tmp_path / "strip.png"), "--json")
+    r = run(
+        "search",
+        img,
+        "--catalog",
+        str(world["catalog"].root),
+        "--set",
+        "sleeve=long",
+        "--k",
+        "3",
+        "--out",
+        str(tmp_path / "strip.png"),
+        "--json",
+    )
     assert r.returncode == 0, r.stderr
     res = json.loads(r.stdout)
     assert len(res["results"]) == 3 and res["changes"] == {"sleeve": "long"}

@@ -43,8 +43,14 @@ def test_sizes_masks_and_keypoints(size):
     person, garment, torso = (r.region_mask(n) for n in ("person", "garment", "torso"))
     assert garment.sum() > 0.03 * h * w
     # the region hierarchy holds for the annotation masks
-    for child, parent in [("garment", "person"), ("torso", "garment"), ("left_sleeve", "garment"),
-                          ("right_sleeve", "garment"), ("collar", "person"), ("fastening", "torso")]:
+    for child, parent in [
+        ("garment", "person"),
+        ("torso", "garment"),
+        ("left_sleeve", "garment"),
+        ("right_sleeve", "garment"),
+        ("collar", "person"),
+        ("fastening", "torso"),
+    ]:
         assert not np.any(r.region_mask(child) & ~r.region_mask(parent)), (child, parent)
     assert not np.any(torso & ~person)
     vis = r.keypoints[:, 0] >= 0
@@ -56,7 +62,7 @@ def test_sizes_masks_and_keypoints(size):
 def test_full_framing_shows_feet_and_upper_framing_cuts_them():
     full = render(7, _attrs(7), size=(128, 64))
     upper = render(7, _attrs(7), size=128)
-    assert (full.keypoints[[10, 13], 0] >= 0).all()      # ankles
+    assert (full.keypoints[[10, 13], 0] >= 0).all()  # ankles
     assert (upper.keypoints[[10, 13], 0] == -1).all()
 
 
@@ -130,8 +136,9 @@ def test_every_value_is_visibly_distinct_at_64px(attribute):
         base_attrs = {**_attrs(seed), "pattern": "solid"} if attribute != "pattern" else _attrs(seed)
         if attribute == "fastening":
             base_attrs["color"] = "grey"
-        renders = {v: render(seed, {**base_attrs, attribute: v}, size=64).image.astype(int)
-                   for v in ATTRIBUTES[attribute]}
+        renders = {
+            v: render(seed, {**base_attrs, attribute: v}, size=64).image.astype(int) for v in ATTRIBUTES[attribute]
+        }
         for v1, v2 in itertools.combinations(ATTRIBUTES[attribute], 2):
             strong = np.abs(renders[v1] - renders[v2]).max(axis=-1) > 40
             assert strong.sum() >= 4, f"{attribute}: {v1} vs {v2} differ in only {strong.sum()} px (seed {seed})"

@@ -168,8 +168,9 @@ def load_preset(model: str, preset: str) -> dict[str, Any]:
     return data
 
 
-def resolve_config(cls: type[T], *, model: str, preset: str | None = None, overrides: list[str] | None = None,
-                   base: T | None = None) -> T:
+def resolve_config(
+    cls: type[T], *, model: str, preset: str | None = None, overrides: list[str] | None = None, base: T | None = None
+) -> T:
     """Defaults (or ``base``) <- preset YAML <- ``key=value`` overrides."""
     cfg = base if base is not None else cls()
     if preset:
@@ -181,6 +182,7 @@ def resolve_config(cls: type[T], *, model: str, preset: str | None = None, overr
 
 def to_dict(cfg: Any) -> dict[str, Any]:
     """JSON-ready dict of a config dataclass."""
+
     def conv(v: Any) -> Any:
         if dataclasses.is_dataclass(v):
             return {f.name: conv(getattr(v, f.name)) for f in dataclasses.fields(v)}

@@ -15,8 +15,7 @@ class InputError(FashionlabError):
     ``where`` is ``file`` or ``file:line`` and is put first in the message, so the user can jump to it.
     """
 
-    def __init__(self, message: str, path: str | Path | None = None, line: int | None = None,
-                 field: str | None = None):
+    def __init__(self, message: str, path: str | Path | None = None, line: int | None = None, field: str | None = None):
         self.path = str(path) if path is not None else None
         self.line = line
         self.field = field

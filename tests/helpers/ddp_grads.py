@@ -21,14 +21,15 @@ def main(out: str) -> None:
     info = distributed.setup("cpu")
     torch.manual_seed(0)
     attrs = [("a", ["x", "y", "z"]), ("b", ["p", "q"])]
-    model = AttrNet(attrs, AttrNetModelConfig(width=0.125, conv67_channels=16, roi_size=2, fc_dim=16, rep_dim=8,
-                                              global_dim=8))
+    model = AttrNet(
+        attrs, AttrNetModelConfig(width=0.125, conv67_channels=16, roi_size=2, fc_dim=16, rep_dim=8, global_dim=8)
+    )
     model.eval()
     g = torch.Generator().manual_seed(1)
     x = torch.randn(8, 3, 64, 64, generator=g)
     y = torch.stack([torch.randint(0, 3, (8,), generator=g), torch.randint(0, 2, (8,), generator=g)], 1)
     per = 8 // info.world_size
-    xs, ys = x[info.rank * per:(info.rank + 1) * per], y[info.rank * per:(info.rank + 1) * per]
+    xs, ys = x[info.rank * per : (info.rank + 1) * per], y[info.rank * per : (info.rank + 1) * per]
     net = DDP(model) if info.enabled else model
     # only the per-sample losses (classification) average exactly across shards
     w = LossWeights(triplet=0.0, global_triplet=0.0)

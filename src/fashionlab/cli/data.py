@@ -23,24 +23,41 @@ def synth(
     n: Annotated[int, typer.Option(help="Number of images.")] = 20000,
     size: Annotated[str, typer.Option(help="128, 64, 256 or HxW such as 128x64 (Market-like).")] = "128",
     seed: Annotated[int, typer.Option(help="Dataset seed: everything follows from it.")] = 0,
-    framing: Annotated[str | None, typer.Option(help="upper (head to mid-thigh) or full (head to feet); "
-                                                "default: full when taller than wide.")] = None,
+    framing: Annotated[
+        str | None,
+        typer.Option(help="upper (head to mid-thigh) or full (head to feet); default: full when taller than wide."),
+    ] = None,
     split: Annotated[str, typer.Option(help="train,val,test fractions.")] = "0.8,0.1,0.1",
-    holdout: Annotated[list[str] | None, typer.Option(
-        help="Attribute combination never rendered in train, e.g. 'color=red,sleeve=long' (repeatable).")] = None,
-    region_mix: Annotated[float, typer.Option(help="Share of sleeved garments whose sleeves get their own "
-                                              "colour/pattern (per-region ground truth).")] = 0.0,
-    poses_per_person: Annotated[int, typer.Option(help="> 1 renders each person in several poses and writes "
-                                                  "pose pairs.")] = 1,
+    holdout: Annotated[
+        list[str] | None,
+        typer.Option(help="Attribute combination never rendered in train, e.g. 'color=red,sleeve=long' (repeatable)."),
+    ] = None,
+    region_mix: Annotated[
+        float,
+        typer.Option(
+            help="Share of sleeved garments whose sleeves get their own colour/pattern (per-region ground truth)."
+        ),
+    ] = 0.0,
+    poses_per_person: Annotated[
+        int, typer.Option(help="> 1 renders each person in several poses and writes pose pairs.")
+    ] = 1,
     workers: Annotated[int, typer.Option(help="Processes (0: one per CPU core).")] = 0,
 ) -> None:
     """Render a SynthFashion dataset (images, region masks, keypoints, splits) in the fashionlab format."""
     from ..synth.attributes import parse_assignments
     from ..synth.generate import SynthConfig, generate_dataset
 
-    cfg = SynthConfig(n=n, size=parse_size(size), framing=framing, seed=seed, split_fractions=parse_fractions(split),
-                      holdout=[parse_assignments(h, where="--holdout") for h in (holdout or [])],
-                      region_mix=region_mix, poses_per_person=poses_per_person, workers=workers)
+    cfg = SynthConfig(
+        n=n,
+        size=parse_size(size),
+        framing=framing,
+        seed=seed,
+        split_fractions=parse_fractions(split),
+        holdout=[parse_assignments(h, where="--holdout") for h in (holdout or [])],
+        region_mix=region_mix,
+        poses_per_person=poses_per_person,
+        workers=workers,
+    )
     path = generate_dataset(out_dir, cfg)
     out.print(f"wrote {n} images to {path} (schema: {path / 'dataset.json'}, items: {path / 'items.jsonl'})")
 
@@ -73,8 +90,15 @@ def sheet(
     """Write a contact sheet: an example of every attribute value, masks and keypoints."""
     from ..data.sheet import contact_sheet
 
-    path = contact_sheet(root, out_path, attributes=parse_list(attributes), per_value=per_value, tile=tile,
-                         split=split, overwrite=overwrite)
+    path = contact_sheet(
+        root,
+        out_path,
+        attributes=parse_list(attributes),
+        per_value=per_value,
+        tile=tile,
+        split=split,
+        overwrite=overwrite,
+    )
     out.print(f"wrote {path}")
 
 
@@ -95,13 +119,22 @@ def pack(
 
 @data_app.command("import")
 def import_(
-    kind: Annotated[str, typer.Argument(help="deepfashion-attributes, deepfashion-synthesis, celeba, pose-pairs "
-                                        "or csv (see `fashionlab data importers`).")],
+    kind: Annotated[
+        str,
+        typer.Argument(
+            help="deepfashion-attributes, deepfashion-synthesis, celeba, pose-pairs "
+            "or csv (see `fashionlab data importers`)."
+        ),
+    ],
     src: Annotated[Path, typer.Argument(help="The dataset as you have it (never modified).")],
     out_dir: Annotated[Path, typer.Option("--out", help="New dataset folder (must not exist).")],
     attributes: Annotated[str | None, typer.Option(help="Comma-separated attributes to keep.")] = None,
-    attribute_types: Annotated[str | None, typer.Option(
-        help="DeepFashion: attribute types to keep (1 texture, 2 fabric, 3 shape, 4 part, 5 style), e.g. 1,3.")] = None,
+    attribute_types: Annotated[
+        str | None,
+        typer.Option(
+            help="DeepFashion: attribute types to keep (1 texture, 2 fabric, 3 shape, 4 part, 5 style), e.g. 1,3."
+        ),
+    ] = None,
     crop_bbox: Annotated[bool, typer.Option(help="DeepFashion: write bbox crops.")] = False,
     copy_images: Annotated[bool, typer.Option(help="Copy images into the dataset (default: reference SRC).")] = False,
     skip_missing: Annotated[bool, typer.Option(help="Drop items whose image is missing (default: error).")] = False,
@@ -109,8 +142,10 @@ def import_(
     csv_path: Annotated[Path | None, typer.Option("--csv", help="csv / deepfashion-synthesis: the labels CSV.")] = None,
     split: Annotated[str | None, typer.Option(help="train,val,test fractions when SRC has no split.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of generated splits.")] = 0,
-    option: Annotated[list[str] | None, typer.Option(
-        "--option", "-o", help="Any other importer option as key=value (JSON values allowed).")] = None,
+    option: Annotated[
+        list[str] | None,
+        typer.Option("--option", "-o", help="Any other importer option as key=value (JSON values allowed)."),
+    ] = None,
 ) -> None:
     """Convert a dataset you already have (DeepFashion, CelebA, Market/In-shop pose pairs, your own CSV)."""
     from ..data.importers import IMPORTERS, run_import
@@ -120,9 +155,13 @@ def import_(
     given = {
         "attributes": parse_list(attributes),
         "attribute_types": [int(t) for t in parse_list(attribute_types)] if attribute_types else None,
-        "crop_bbox": crop_bbox or None, "copy_images": copy_images or None, "skip_missing": skip_missing or None,
-        "images_dir": images_dir, "csv_path": csv_path,
-        "split_fractions": parse_fractions(split) if split else None, "seed": seed if split else None,
+        "crop_bbox": crop_bbox or None,
+        "copy_images": copy_images or None,
+        "skip_missing": skip_missing or None,
+        "images_dir": images_dir,
+        "csv_path": csv_path,
+        "split_fractions": parse_fractions(split) if split else None,
+        "seed": seed if split else None,
     }
     for k, v in parse_kv(option or [], "--option").items():
         try:
@@ -136,8 +175,10 @@ def import_(
             continue
         if k not in accepted and not has_var_kw:
             valid = [p for p in accepted if p not in ("src", "out")]
-            raise InputError(f"the {kind} importer has no option {k!r}; its options: {', '.join(valid)}",
-                             field=f"--{k.replace('_', '-')}")
+            raise InputError(
+                f"the {kind} importer has no option {k!r}; its options: {', '.join(valid)}",
+                field=f"--{k.replace('_', '-')}",
+            )
         kwargs[k] = v
     path = run_import(kind, src, out_dir, **kwargs)
     out.print(f"imported {kind} from {src} into {path}; check it with `fashionlab data check {path}`")
@@ -156,8 +197,10 @@ def importers() -> None:
 def render_cmd(
     out_path: Annotated[Path, typer.Option("--out", help="PNG to write (masks go to NAME.masks.png).")],
     seed: Annotated[int, typer.Option(help="Who the person is.")] = 0,
-    set_: Annotated[list[str] | None, typer.Option("--set", help="Garment, e.g. sleeve=long,color=red "
-                                                    "(unset attributes come from the seed).")] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Garment, e.g. sleeve=long,color=red (unset attributes come from the seed)."),
+    ] = None,
     sleeves: Annotated[str | None, typer.Option(help="Sleeve-only colour/pattern, e.g. color=red.")] = None,
     pose_variant: Annotated[int, typer.Option(help="Another pose of the same person (0: the seed's own).")] = 0,
     size: Annotated[str, typer.Option(help="128, 64, 256 or HxW.")] = "128",
@@ -184,5 +227,7 @@ def render_cmd(
     out_path.parent.mkdir(parents=True, exist_ok=True)
     save_png(out_path, r.image)
     save_png(mask_path, colorize_mask(r.mask, MASK_BITS))
-    out.print(f"wrote {out_path} and {mask_path}: seed {seed}, {attrs}" + (f", sleeves {regions['sleeves']}"
-                                                                         if regions else ""))
+    out.print(
+        f"wrote {out_path} and {mask_path}: seed {seed}, {attrs}"
+        + (f", sleeves {regions['sleeves']}" if regions else "")
+    )

@@ -40,10 +40,12 @@ SHIPPED_ATTRNET = Path(__file__).resolve().parents[1] / "assets" / "attrnet-synt
 
 def demo(
     out_dir: Annotated[Path, typer.Option("--out", help="Parent folder; each run gets a new run-NNN in it.")] = Path(
-        "demo-out"),
+        "demo-out"
+    ),
     n: Annotated[int, typer.Option(help="Images in the demo dataset.")] = 1200,
-    model: Annotated[Path, typer.Option(help="Attribute network to use (default: the shipped SynthFashion "
-                                        "model).")] = SHIPPED_ATTRNET,
+    model: Annotated[
+        Path, typer.Option(help="Attribute network to use (default: the shipped SynthFashion model).")
+    ] = SHIPPED_ATTRNET,
 ) -> None:
     """SynthFashion ground truth, a validated dataset, attribute prediction with activation maps, and
     "this, but with ..." search, all on this machine."""
@@ -67,8 +69,10 @@ def demo(
     t0 = time.perf_counter()
     gt = edit_ground_truth_sheet(run / "edit-ground-truth.png")
     out.print(f"[1/6] one person, every attribute value (exact edit ground truth): {gt}")
-    ds = generate_dataset(run / "synthfashion", SynthConfig(n=n, size=(size, size), seed=12345, region_mix=0.2,
-                                                           holdout=[{"color": "red", "sleeve": "long"}]))
+    ds = generate_dataset(
+        run / "synthfashion",
+        SynthConfig(n=n, size=(size, size), seed=12345, region_mix=0.2, holdout=[{"color": "red", "sleeve": "long"}]),
+    )
     out.print(f"[2/6] SynthFashion dataset, {n} images at {size}px with masks and keypoints: {ds}")
     report = check_dataset(ds, decode_images=True, progress=False)
     out.print(f"      validated: {report.n_items} items, {len(report.problems)} problems")
@@ -82,8 +86,10 @@ def demo(
     rep = evaluate_attributes(net, str(ds), "test", progress=False)
     acc = ", ".join(f"{k} {v:.1%}" for k, v in rep.accuracy.items())
     out.print(f"[4/6] attribute network {model.name}: accuracy on the demo's unseen test split: {acc}")
-    out.print("      pointing game (AAM peak inside the attribute's region): "
-              + ", ".join(f"{k} {v:.1%}" for k, v in rep.pointing.items()))
+    out.print(
+        "      pointing game (AAM peak inside the attribute's region): "
+        + ", ".join(f"{k} {v:.1%}" for k, v in rep.pointing.items())
+    )
     from ..data.loader import FashionDataset
 
     test = FashionDataset(ds, split="test", size=(size, size), progress=False)
@@ -91,8 +97,10 @@ def demo(
     from PIL import Image
 
     Image.fromarray(aam_sheet(net, x, net.attributes)).save(run / "attribute-maps.png")
-    out.print(f"      where each attribute lives (image, then sleeve/color/pattern/collar/fastening maps): "
-              f"{run / 'attribute-maps.png'}")
+    out.print(
+        f"      where each attribute lives (image, then sleeve/color/pattern/collar/fastening maps): "
+        f"{run / 'attribute-maps.png'}"
+    )
 
     cat = build_catalog(model, ds, run / "catalog", splits=["train", "val"], progress=False)
     out.print(f"[5/6] catalog of {len(cat)} items (SQLite + FAISS): {run / 'catalog'}")
@@ -102,9 +110,13 @@ def demo(
     hits = searcher.query(embed_query(net, test.ds.image_path(query)), change, k=8)
     target = {**query.attributes, **change}
     found = [h.rank + 1 for h in hits if h.item.attributes == target]
-    strip = result_strip(test.ds.image_path(query), hits, run / "search.png",
-                         title=", ".join(f"{k}={v}" for k, v in change.items()))
-    out.print(f"[6/6] query {query.id} {query.attributes} with {change}: exact target at rank(s) "
-              f"{found or 'none in the top 8'}; {strip}")
-    out.print(f"done in {time.perf_counter() - t0:.1f}s. Look at {sheet}, {gt}, {run / 'attribute-maps.png'} "
-              f"and {strip}.")
+    strip = result_strip(
+        test.ds.image_path(query), hits, run / "search.png", title=", ".join(f"{k}={v}" for k, v in change.items())
+    )
+    out.print(
+        f"[6/6] query {query.id} {query.attributes} with {change}: exact target at rank(s) "
+        f"{found or 'none in the top 8'}; {strip}"
+    )
+    out.print(
+        f"done in {time.perf_counter() - t0:.1f}s. Look at {sheet}, {gt}, {run / 'attribute-maps.png'} and {strip}."
+    )

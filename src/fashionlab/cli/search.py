@@ -14,15 +14,15 @@ from ..errors import InputError, OutputExistsError
 from .options import parse_list
 
 out = Console(highlight=False, soft_wrap=True)
-index_app = typer.Typer(help="Build and grow search catalogs (SQLite metadata + FAISS vectors).",
-                        no_args_is_help=True)
+index_app = typer.Typer(help="Build and grow search catalogs (SQLite metadata + FAISS vectors).", no_args_is_help=True)
 
 
 def predict(
     images: Annotated[list[Path], typer.Argument(help="Image files (any size; grayscale/RGBA are converted).")],
     model: Annotated[Path, typer.Option(help="A trained attribute network: run folder or its export/.")],
-    aam_dir: Annotated[Path | None, typer.Option(help="Write an AAM overlay per image and attribute here "
-                                                 "(a new folder).")] = None,
+    aam_dir: Annotated[
+        Path | None, typer.Option(help="Write an AAM overlay per image and attribute here (a new folder).")
+    ] = None,
     top: Annotated[int, typer.Option(help="Values shown per attribute.")] = 2,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
@@ -74,16 +74,28 @@ def index_build(
     out_dir: Annotated[Path, typer.Option("--out", help="New catalog folder.")],
     split: Annotated[str | None, typer.Option(help="Comma-separated splits to index (default: all).")] = None,
     prototype_split: Annotated[str, typer.Option(help="Split whose images give the value prototypes.")] = "train",
-    prototype_data: Annotated[Path | None, typer.Option(help="Dataset of the prototype images (default: --data); "
-                                                        "use the training set when indexing another set.")] = None,
+    prototype_data: Annotated[
+        Path | None,
+        typer.Option(
+            help="Dataset of the prototype images (default: --data); use the training set when indexing another set."
+        ),
+    ] = None,
     index: Annotated[str, typer.Option(help="auto (flat below 50k items, IVF above), flat, ivf or ivfpq.")] = "auto",
     batch_size: Annotated[int, typer.Option(help="Images per forward pass.")] = 64,
 ) -> None:
     """Embed a dataset into a new searchable catalog."""
     from ..search.build import build_catalog
 
-    cat = build_catalog(model, data, out_dir, splits=parse_list(split), prototype_split=prototype_split,
-                        prototype_data=prototype_data, index_kind=index, batch_size=batch_size)
+    cat = build_catalog(
+        model,
+        data,
+        out_dir,
+        splits=parse_list(split),
+        prototype_split=prototype_split,
+        prototype_data=prototype_data,
+        index_kind=index,
+        batch_size=batch_size,
+    )
     out.print(f"catalog {out_dir}: {len(cat)} items, index {cat.meta.get('index')}")
 
 
@@ -100,16 +112,17 @@ def index_add(
 
     cat = Catalog.open(catalog)
     before = len(cat)
-    add_to_catalog(cat, load_model_for_search(cat.meta["model"]), data, splits=parse_list(split),
-                   batch_size=batch_size)
+    add_to_catalog(cat, load_model_for_search(cat.meta["model"]), data, splits=parse_list(split), batch_size=batch_size)
     out.print(f"catalog {catalog}: {before} -> {len(cat)} items")
 
 
 def search(
     image: Annotated[Path | None, typer.Argument(help="Query image (omit with --attributes-only).")] = None,
     catalog: Annotated[Path, typer.Option(help="Catalog folder (from `fashionlab index build`).")] = Path("catalog"),
-    set_: Annotated[list[str] | None, typer.Option("--set", help="Wanted change, e.g. sleeve=long (repeatable, "
-                                                   "or comma-separated).")] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Wanted change, e.g. sleeve=long (repeatable, or comma-separated)."),
+    ] = None,
     region: Annotated[str | None, typer.Option(help="Apply the change to this region only (sleeves).")] = None,
     k: Annotated[int, typer.Option(help="Results.")] = 10,
     method: Annotated[str, typer.Option(help="fsn (FashionSearchNet) or baseline (global features).")] = "fsn",
@@ -135,16 +148,34 @@ def search(
         if image is None:
             raise InputError("give a query image (or --attributes-only with --set)", field="IMAGE")
         hits = searcher.query(embed_query(searcher.model, image), changes, k=k, region=region, method=method)
-    rows = [{"rank": h.rank + 1, "id": h.item.id, "score": round(h.score, 4), "image": h.item.image,
-             "attributes": h.item.attributes, **({"region_attributes": h.item.region_attributes}
-                                                 if h.item.region_attributes else {})} for h in hits]
+    rows = [
+        {
+            "rank": h.rank + 1,
+            "id": h.item.id,
+            "score": round(h.score, 4),
+            "image": h.item.image,
+            "attributes": h.item.attributes,
+            **({"region_attributes": h.item.region_attributes} if h.item.region_attributes else {}),
+        }
+        for h in hits
+    ]
     if out_path is not None:
         if out_path.exists():
             raise OutputExistsError(f"{out_path} exists; choose another --out")
         result_strip(image, hits, out_path, title=", ".join(f"{a}={v}" for a, v in changes.items()))
     if as_json:
-        print(json.dumps({"query": str(image) if image else None, "changes": changes, "region": region,
-                          "latency_ms": round(searcher.last_latency_ms, 3), "results": rows}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "query": str(image) if image else None,
+                    "changes": changes,
+                    "region": region,
+                    "latency_ms": round(searcher.last_latency_ms, 3),
+                    "results": rows,
+                },
+                indent=2,
+            )
+        )
         return
     t = Table(title=f"{image or 'attributes'} {changes or ''} ({searcher.last_latency_ms:.2f} ms)")
     for col in ("rank", "score", "id", "attributes"):

@@ -14,12 +14,17 @@ out = Console(highlight=False, soft_wrap=True)
 
 def train(
     model: Annotated[str, typer.Argument(help="Model name (see `fashionlab models`).")],
-    overrides: Annotated[list[str] | None, typer.Argument(help="key=value overrides, e.g. train.steps=500 "
-                                                           "model.backbone=resnet18.")] = None,
+    overrides: Annotated[
+        list[str] | None, typer.Argument(help="key=value overrides, e.g. train.steps=500 model.backbone=resnet18.")
+    ] = None,
     data: Annotated[str | None, typer.Option(help="Dataset folder (sets `data`).")] = None,
     preset: Annotated[str | None, typer.Option(help="Preset name (cpu, paper, tiny) or a YAML file.")] = None,
-    resume: Annotated[str | None, typer.Option(help="Continue a run: a run folder, a checkpoint, or 'latest' "
-                                               "(newest run of this model under --out).")] = None,
+    resume: Annotated[
+        str | None,
+        typer.Option(
+            help="Continue a run: a run folder, a checkpoint, or 'latest' (newest run of this model under --out)."
+        ),
+    ] = None,
     out_dir: Annotated[str | None, typer.Option("--out", help="Parent of run folders (default runs/).")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the resolved config and exit.")] = False,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,

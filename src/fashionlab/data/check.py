@@ -63,8 +63,9 @@ def _check_files(job) -> list[str]:
     return problems
 
 
-def _check_item(item: Item, schema: DatasetSchema, root: Path, image_root: Path, path: Path, line: int,
-                size: tuple[int, int] | None) -> list[InputError]:
+def _check_item(
+    item: Item, schema: DatasetSchema, root: Path, image_root: Path, path: Path, line: int, size: tuple[int, int] | None
+) -> list[InputError]:
     out = []
 
     def bad(msg: str, fld: str | None = None) -> None:
@@ -91,14 +92,19 @@ def _check_item(item: Item, schema: DatasetSchema, root: Path, image_root: Path,
                 if (x, y) == (-1, -1):
                     continue
                 if not (-1 <= x <= w + 1 and -1 <= y <= h + 1):
-                    bad(f"keypoint {i} at ({x}, {y}) is outside the {w}x{h} image (use [-1, -1] for missing)",
-                        "keypoints")
+                    bad(
+                        f"keypoint {i} at ({x}, {y}) is outside the {w}x{h} image (use [-1, -1] for missing)",
+                        "keypoints",
+                    )
     elif ann.keypoints:
         bad(f"missing keypoints ({NUM_KEYPOINTS} [x, y] pairs; [-1, -1] for invisible)", "keypoints")
     if item.bbox is not None:
         b = item.bbox
-        if (not isinstance(b, list) or len(b) != 4 or not all(isinstance(v, int | float) and math.isfinite(v)
-                                                                for v in b)):
+        if (
+            not isinstance(b, list)
+            or len(b) != 4
+            or not all(isinstance(v, int | float) and math.isfinite(v) for v in b)
+        ):
             bad("expected [x1, y1, x2, y2]", "bbox")
         elif not (b[0] < b[2] and b[1] < b[3]):
             bad(f"expected x1 < x2 and y1 < y2, got {b}", "bbox")
@@ -116,8 +122,10 @@ def _check_item(item: Item, schema: DatasetSchema, root: Path, image_root: Path,
         else:
             for region, vals in item.region_attributes.items():
                 if region not in ann.region_attributes:
-                    bad(f"region {region!r} is not in annotations.region_attributes {ann.region_attributes}",
-                        "region_attributes")
+                    bad(
+                        f"region {region!r} is not in annotations.region_attributes {ann.region_attributes}",
+                        "region_attributes",
+                    )
                     continue
                 for name, value in (vals or {}).items():
                     if name not in allowed or (value != UNKNOWN and value not in allowed[name]):
@@ -129,8 +137,9 @@ def _check_item(item: Item, schema: DatasetSchema, root: Path, image_root: Path,
     return out
 
 
-def check_dataset(root: str | Path, *, decode_images: bool = True, progress: bool = True,
-                  workers: int = 1) -> CheckReport:
+def check_dataset(
+    root: str | Path, *, decode_images: bool = True, progress: bool = True, workers: int = 1
+) -> CheckReport:
     """Check everything about the dataset at ``root``; never stops at the first problem."""
     root = Path(root)
     report = CheckReport(root=root)
@@ -187,12 +196,16 @@ def check_dataset(root: str | Path, *, decode_images: bool = True, progress: boo
                 if pid not in items:
                     report.problems.append(InputError(f"unknown item id {pid!r}", ppath, k, which))
                 elif items[pid].split != split:
-                    report.problems.append(InputError(f"item {pid!r} is in split {items[pid].split!r}, "
-                                                      f"not {split!r}", ppath, k, which))
+                    report.problems.append(
+                        InputError(f"item {pid!r} is in split {items[pid].split!r}, not {split!r}", ppath, k, which)
+                    )
     if decode_images and jobs:
         bar = tqdm(total=len(jobs), desc="decoding", unit="img", disable=not progress)
-        results = (map(_check_files, jobs) if workers <= 1 else
-                   get_context("fork").Pool(workers).imap(_check_files, jobs, chunksize=64))
+        results = (
+            map(_check_files, jobs)
+            if workers <= 1
+            else get_context("fork").Pool(workers).imap(_check_files, jobs, chunksize=64)
+        )
         for probs in results:
             report.problems.extend(InputError(p) for p in probs)
             report.decoded += 1
@@ -203,8 +216,10 @@ def check_dataset(root: str | Path, *, decode_images: bool = True, progress: boo
 
 def format_report(report: CheckReport) -> str:
     """Summary (items per split, value counts per attribute) and every problem, one per line."""
-    lines = [f"dataset {report.root}: {report.n_items} items"
-             + (f", {report.decoded} images decoded" if report.decoded else "")]
+    lines = [
+        f"dataset {report.root}: {report.n_items} items"
+        + (f", {report.decoded} images decoded" if report.decoded else "")
+    ]
     if report.splits:
         lines.append("  splits: " + ", ".join(f"{k} {v}" for k, v in sorted(report.splits.items())))
     for name, counts in report.value_counts.items():

@@ -41,9 +41,24 @@ SPLITS = ("train", "val", "test")
 #: (The OpenPose COCO-18 reference lists the eyes and ears as Reye, Leye, Rear, Lear; importers copy
 #: indices unchanged, so only the names of 14-17 depend on which reading is right.)
 KEYPOINT_NAMES = (
-    "nose", "neck", "right_shoulder", "right_elbow", "right_wrist", "left_shoulder", "left_elbow",
-    "left_wrist", "right_hip", "right_knee", "right_ankle", "left_hip", "left_knee", "left_ankle",
-    "left_eye", "right_eye", "left_ear", "right_ear",
+    "nose",
+    "neck",
+    "right_shoulder",
+    "right_elbow",
+    "right_wrist",
+    "left_shoulder",
+    "left_elbow",
+    "left_wrist",
+    "right_hip",
+    "right_knee",
+    "right_ankle",
+    "left_hip",
+    "left_knee",
+    "left_ankle",
+    "left_eye",
+    "right_eye",
+    "left_ear",
+    "right_ear",
 )
 NUM_KEYPOINTS = len(KEYPOINT_NAMES)
 
@@ -137,41 +152,66 @@ class DatasetSchema:
             need(a["name"] not in seen, f + ".name", f"a unique name ({a['name']!r} appears twice)")
             seen.add(a["name"])
             vals = a.get("values")
-            need(isinstance(vals, list) and len(vals) >= 1 and all(isinstance(v, str) for v in vals),
-                 f + ".values", "a non-empty list of strings")
+            need(
+                isinstance(vals, list) and len(vals) >= 1 and all(isinstance(v, str) for v in vals),
+                f + ".values",
+                "a non-empty list of strings",
+            )
             need(len(set(vals)) == len(vals), f + ".values", "distinct values")
             need(UNKNOWN not in vals, f + ".values", f'no value named "{UNKNOWN}" (it is reserved)')
             specs.append(AttributeSpec(a["name"], list(vals), a.get("region")))
         size = d.get("image_size")
         if size is not None:
-            need(isinstance(size, list) and len(size) == 2 and all(isinstance(s, int) and s > 0 for s in size),
-                 "image_size", "[height, width] of positive integers, or null")
+            need(
+                isinstance(size, list) and len(size) == 2 and all(isinstance(s, int) and s > 0 for s in size),
+                "image_size",
+                "[height, width] of positive integers, or null",
+            )
             size = (size[0], size[1])
         splits = d.get("splits", list(SPLITS))
-        need(isinstance(splits, list) and all(isinstance(s, str) for s in splits) and splits,
-             "splits", "a non-empty list of split names")
+        need(
+            isinstance(splits, list) and all(isinstance(s, str) for s in splits) and splits,
+            "splits",
+            "a non-empty list of split names",
+        )
         ann = d.get("annotations", {})
         need(isinstance(ann, dict), "annotations", "an object")
         known = {"keypoints", "masks", "bbox", "landmarks", "identity", "region_attributes"}
         extra = set(ann) - known
         need(not extra, "annotations", f"only keys {sorted(known)} (got {sorted(extra)})")
         masks = ann.get("masks", {})
-        need(isinstance(masks, dict) and all(isinstance(b, int) and 0 <= b < 8 for b in masks.values()),
-             "annotations.masks", "an object mapping region name to a bit 0..7")
+        need(
+            isinstance(masks, dict) and all(isinstance(b, int) and 0 <= b < 8 for b in masks.values()),
+            "annotations.masks",
+            "an object mapping region name to a bit 0..7",
+        )
         need(len(set(masks.values())) == len(masks), "annotations.masks", "one bit per region")
         annotations = Annotations(
-            keypoints=bool(ann.get("keypoints", False)), masks=dict(masks), bbox=bool(ann.get("bbox", False)),
-            landmarks=bool(ann.get("landmarks", False)), identity=bool(ann.get("identity", False)),
+            keypoints=bool(ann.get("keypoints", False)),
+            masks=dict(masks),
+            bbox=bool(ann.get("bbox", False)),
+            landmarks=bool(ann.get("landmarks", False)),
+            identity=bool(ann.get("identity", False)),
             region_attributes=list(ann.get("region_attributes", [])),
         )
         pairs = d.get("pose_pairs", {})
-        need(isinstance(pairs, dict) and all(k in splits for k in pairs), "pose_pairs",
-             "an object mapping a split name to a pairs file")
+        need(
+            isinstance(pairs, dict) and all(k in splits for k in pairs),
+            "pose_pairs",
+            "an object mapping a split name to a pairs file",
+        )
         root = d.get("image_root", ".")
         need(isinstance(root, str), "image_root", "a string path")
-        return cls(name=d["name"], attributes=specs, image_size=size, splits=list(splits),
-                   annotations=annotations, image_root=root, pose_pairs=dict(pairs),
-                   source=dict(d.get("source", {})))
+        return cls(
+            name=d["name"],
+            attributes=specs,
+            image_size=size,
+            splits=list(splits),
+            annotations=annotations,
+            image_root=root,
+            pose_pairs=dict(pairs),
+            source=dict(d.get("source", {})),
+        )
 
 
 @dataclass
@@ -214,8 +254,7 @@ def parse_item(line: str, path: str | Path, lineno: int) -> Item:
         raise InputError("expected a JSON object per line", path=path, line=lineno)
     unknown = set(d) - ITEM_FIELDS
     if unknown:
-        raise InputError(f"unknown field(s) {sorted(unknown)}; allowed: {sorted(ITEM_FIELDS)}",
-                         path=path, line=lineno)
+        raise InputError(f"unknown field(s) {sorted(unknown)}; allowed: {sorted(ITEM_FIELDS)}", path=path, line=lineno)
     for key, typ in (("id", str), ("path", str), ("split", str), ("attributes", dict)):
         if not isinstance(d.get(key), typ):
             raise InputError(f"expected {typ.__name__}", path=path, line=lineno, field=key)
@@ -260,8 +299,11 @@ def read_schema(root: str | Path) -> DatasetSchema:
     if not Path(root).is_dir():
         raise InputError("not a directory (expected a fashionlab dataset folder)", path=root)
     if not path.is_file():
-        raise InputError(f"missing {SCHEMA_FILE}: is this a fashionlab dataset folder? "
-                         "(make one with `fashionlab data synth` or `fashionlab data import`)", path=path)
+        raise InputError(
+            f"missing {SCHEMA_FILE}: is this a fashionlab dataset folder? "
+            "(make one with `fashionlab data synth` or `fashionlab data import`)",
+            path=path,
+        )
     try:
         d = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
@@ -298,8 +340,14 @@ def load_dataset(root: str | Path) -> Dataset:
             if name not in allowed:
                 problems.append(InputError(f"unknown attribute {name!r}", items_path, lineno, "attributes"))
             elif value not in allowed[name]:
-                problems.append(InputError(f"value {value!r} is not one of {sorted(allowed[name])}",
-                                           items_path, lineno, f"attributes.{name}"))
+                problems.append(
+                    InputError(
+                        f"value {value!r} is not one of {sorted(allowed[name])}",
+                        items_path,
+                        lineno,
+                        f"attributes.{name}",
+                    )
+                )
         if item.id in ids:
             problems.append(InputError(f"duplicate id {item.id!r}", items_path, lineno, "id"))
         ids.add(item.id)
@@ -354,8 +402,10 @@ class DatasetWriter:
     def __init__(self, out_dir: str | Path, schema: DatasetSchema):
         self.out_dir = Path(out_dir)
         if self.out_dir.exists() and (not self.out_dir.is_dir() or any(self.out_dir.iterdir())):
-            raise OutputExistsError(f"{self.out_dir} already exists and is not empty; "
-                                    "choose a new --out (fashionlab never overwrites a dataset)")
+            raise OutputExistsError(
+                f"{self.out_dir} already exists and is not empty; "
+                "choose a new --out (fashionlab never overwrites a dataset)"
+            )
         self.schema = schema
         self.out_dir.parent.mkdir(parents=True, exist_ok=True)
         self.tmp_dir = self.out_dir.parent / f".{self.out_dir.name}.partial-{uuid.uuid4().hex[:8]}"
@@ -418,7 +468,10 @@ def check_keypoints(kps: Any) -> str | None:
     if not isinstance(kps, list) or len(kps) != NUM_KEYPOINTS:
         return f"expected {NUM_KEYPOINTS} [x, y] pairs"
     for i, p in enumerate(kps):
-        if (not isinstance(p, list) or len(p) != 2
-                or not all(isinstance(v, int | float) and math.isfinite(v) for v in p)):
+        if (
+            not isinstance(p, list)
+            or len(p) != 2
+            or not all(isinstance(v, int | float) and math.isfinite(v) for v in p)
+        ):
             return f"keypoint {i} ({KEYPOINT_NAMES[i]}): expected [x, y] numbers, got {p!r}"
     return None

@@ -29,8 +29,10 @@ def open_image(path: str | Path) -> Image.Image:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img = Image.open(path)
             if img.width * img.height > MAX_PIXELS:
-                raise InputError(f"image is {img.width}x{img.height} pixels, more than the "
-                                 f"{MAX_PIXELS:,} fashionlab accepts", path=path)
+                raise InputError(
+                    f"image is {img.width}x{img.height} pixels, more than the {MAX_PIXELS:,} fashionlab accepts",
+                    path=path,
+                )
             img.load()
     except InputError:
         raise

@@ -24,9 +24,17 @@ class FashionDataset(Dataset):
     ``with_keypoints`` float32 (18, 2) ``keypoints`` in packed pixels (-1 stays -1).
     """
 
-    def __init__(self, root: str | Path, split: str | None = "train", size: tuple[int, int] | None = None,
-                 resize: str = "fit", with_masks: bool = False, with_keypoints: bool = False,
-                 attributes: list[str] | None = None, progress: bool = True):
+    def __init__(
+        self,
+        root: str | Path,
+        split: str | None = "train",
+        size: tuple[int, int] | None = None,
+        resize: str = "fit",
+        with_masks: bool = False,
+        with_keypoints: bool = False,
+        attributes: list[str] | None = None,
+        progress: bool = True,
+    ):
         self.root = Path(root)
         self.ds = load_dataset(self.root)
         self.schema = self.ds.schema
@@ -39,8 +47,9 @@ class FashionDataset(Dataset):
         positions = [k for k, it in enumerate(self.ds.items) if split is None or it.split == split]
         self.positions = np.asarray(positions, np.int64)
         self.items = [self.ds.items[k] for k in positions]
-        self.labels = np.asarray([[s.index(it.attributes.get(s.name, UNKNOWN)) for s in self.specs]
-                                  for it in self.items], np.int64).reshape(len(self.items), len(self.specs))
+        self.labels = np.asarray(
+            [[s.index(it.attributes.get(s.name, UNKNOWN)) for s in self.specs] for it in self.items], np.int64
+        ).reshape(len(self.items), len(self.specs))
         if with_masks and self.pack.masks is None:
             raise InputError("this dataset has no masks", path=self.root)
         self.with_masks, self.with_keypoints = with_masks, with_keypoints
@@ -68,7 +77,7 @@ class FashionDataset(Dataset):
             return torch.full((18, 2), -1.0)
         arr = np.asarray(kps, np.float32)
         item = self.items[k]
-        h0, w0 = (self.schema.image_size or (None, None))
+        h0, w0 = self.schema.image_size or (None, None)
         if h0 is None:  # variable-size dataset: the original size is needed
             from PIL import Image
 
@@ -88,8 +97,12 @@ class FashionDataset(Dataset):
     def __getitem__(self, k: int) -> dict[str, Any]:
         p = int(self.positions[k])
         img = torch.from_numpy(np.array(self.pack.images[p])).permute(2, 0, 1).float().div_(127.5).sub_(1.0)
-        out: dict[str, Any] = {"image": img, "attributes": torch.from_numpy(self.labels[k].copy()), "index": k,
-                               "id": self.items[k].id}
+        out: dict[str, Any] = {
+            "image": img,
+            "attributes": torch.from_numpy(self.labels[k].copy()),
+            "index": k,
+            "id": self.items[k].id,
+        }
         if self.with_masks:
             out["mask"] = torch.from_numpy(np.array(self.pack.masks[p]))
         if self.with_keypoints:
@@ -102,8 +115,15 @@ class ShardedInfiniteSampler(Sampler[int]):
     ``world_size`` takes every ``world_size``-th index of it (wrapped so all ranks get equal counts).
     ``start`` skips that many of this rank's samples, so training resumes mid-epoch exactly."""
 
-    def __init__(self, n: int, seed: int = 0, rank: int | None = None, world_size: int | None = None,
-                 start: int = 0, shuffle: bool = True):
+    def __init__(
+        self,
+        n: int,
+        seed: int = 0,
+        rank: int | None = None,
+        world_size: int | None = None,
+        start: int = 0,
+        shuffle: bool = True,
+    ):
         if n <= 0:
             raise InputError("cannot sample from an empty dataset")
         if world_size is None:
@@ -115,11 +135,10 @@ class ShardedInfiniteSampler(Sampler[int]):
         self.yielded = start
 
     def _epoch(self, e: int) -> np.ndarray:
-        order = (np.random.default_rng([self.seed, e]).permutation(self.n) if self.shuffle
-                 else np.arange(self.n))
+        order = np.random.default_rng([self.seed, e]).permutation(self.n) if self.shuffle else np.arange(self.n)
         total = self.per_rank * self.world_size
         order = np.resize(order, total)  # wrap
-        return order[self.rank::self.world_size]
+        return order[self.rank :: self.world_size]
 
     def __iter__(self):
         while True:
@@ -136,13 +155,29 @@ class ShardedInfiniteSampler(Sampler[int]):
         self.yielded = int(state["yielded"])
 
 
-def make_loader(dataset: Dataset, batch_size: int, *, seed: int = 0, rank: int | None = None,
-                world_size: int | None = None, num_workers: int = 0, start_sample: int = 0) -> DataLoader:
+def make_loader(
+    dataset: Dataset,
+    batch_size: int,
+    *,
+    seed: int = 0,
+    rank: int | None = None,
+    world_size: int | None = None,
+    num_workers: int = 0,
+    start_sample: int = 0,
+) -> DataLoader:
     """An endless DataLoader over ``dataset`` (per-process ``batch_size``), deterministic in ``seed``."""
     from ..engine.trainer import collate
 
     sampler = ShardedInfiniteSampler(len(dataset), seed, rank, world_size, start=start_sample)
     # its own generator: creating an iterator must not draw from the global torch RNG (exact resume)
     gen = torch.Generator().manual_seed(seed)
-    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers, collate_fn=collate,
-                      drop_last=True, persistent_workers=num_workers > 0, generator=gen)
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        num_workers=num_workers,
+        collate_fn=collate,
+        drop_last=True,
+        persistent_workers=num_workers > 0,
+        generator=gen,
+    )

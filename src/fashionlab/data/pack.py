@@ -78,8 +78,15 @@ def _load_one(job):
         return i, None, None, str(e)
 
 
-def pack_dataset(root: str | Path, size: tuple[int, int] | None = None, *, resize: str = "fit", workers: int = 1,
-                 progress: bool = True, force: bool = False) -> Path:
+def pack_dataset(
+    root: str | Path,
+    size: tuple[int, int] | None = None,
+    *,
+    resize: str = "fit",
+    workers: int = 1,
+    progress: bool = True,
+    force: bool = False,
+) -> Path:
     """Build (or reuse an up-to-date) pack of the dataset at ``root``; returns the pack folder."""
     root = Path(root)
     if resize not in RESIZE_MODES:
@@ -97,12 +104,17 @@ def pack_dataset(root: str | Path, size: tuple[int, int] | None = None, *, resiz
     try:
         images = np.lib.format.open_memmap(tmp / "images.npy", "w+", np.uint8, (n, *size, 3))
         masks = np.lib.format.open_memmap(tmp / "masks.npy", "w+", np.uint8, (n, *size)) if has_masks else None
-        jobs = [(i, ds.image_path(it), ds.mask_path(it) if has_masks else None, size, resize)
-                for i, it in enumerate(ds.items)]
+        jobs = [
+            (i, ds.image_path(it), ds.mask_path(it) if has_masks else None, size, resize)
+            for i, it in enumerate(ds.items)
+        ]
         problems = []
         bar = tqdm(total=n, desc=f"packing {size[0]}x{size[1]}", unit="img", disable=not progress)
-        results = (map(_load_one, jobs) if workers <= 1 else
-                   get_context("fork").Pool(workers).imap(_load_one, jobs, chunksize=64))
+        results = (
+            map(_load_one, jobs)
+            if workers <= 1
+            else get_context("fork").Pool(workers).imap(_load_one, jobs, chunksize=64)
+        )
         for i, img, mask, err in results:
             if err is not None:
                 problems.append(InputError(err))
@@ -119,8 +131,14 @@ def pack_dataset(root: str | Path, size: tuple[int, int] | None = None, *, resiz
         if masks is not None:
             masks.flush()
             del masks
-        index = {"version": PACK_VERSION, "shape": [n, *size], "resize": resize, "masks": has_masks,
-                 "ids": [it.id for it in ds.items], "items_fingerprint": fp}
+        index = {
+            "version": PACK_VERSION,
+            "shape": [n, *size],
+            "resize": resize,
+            "masks": has_masks,
+            "ids": [it.id for it in ds.items],
+            "items_fingerprint": fp,
+        }
         (tmp / "index.json").write_text(json.dumps(index))
         if final.exists():
             shutil.rmtree(final)
@@ -142,8 +160,8 @@ def _is_current(path: Path, fp: dict) -> bool:
 @dataclass
 class Pack:
     path: Path
-    images: np.ndarray          # (N, H, W, 3) uint8, read-only memory map
-    masks: np.ndarray | None    # (N, H, W) uint8
+    images: np.ndarray  # (N, H, W, 3) uint8, read-only memory map
+    masks: np.ndarray | None  # (N, H, W) uint8
     ids: list[str]
 
     def index_of(self, item_id: str) -> int:
@@ -152,8 +170,13 @@ class Pack:
         return self._pos[item_id]
 
 
-def open_pack(root: str | Path, size: tuple[int, int] | None = None, resize: str = "fit",
-              build_if_missing: bool = True, progress: bool = True) -> Pack:
+def open_pack(
+    root: str | Path,
+    size: tuple[int, int] | None = None,
+    resize: str = "fit",
+    build_if_missing: bool = True,
+    progress: bool = True,
+) -> Pack:
     """Open the pack of ``root`` at ``size`` (building it first when missing or stale)."""
     root = Path(root)
     ds_size = size

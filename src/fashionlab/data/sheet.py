@@ -17,12 +17,34 @@ from .imaging import load_mask, load_rgb
 
 #: Colours of the mask regions, drawn in this order (later ones on top).
 REGION_COLORS = {
-    "person": (200, 200, 200), "garment": (70, 130, 230), "torso": (40, 90, 200), "left_sleeve": (230, 160, 40),
-    "right_sleeve": (240, 90, 40), "collar": (60, 190, 90), "fastening": (220, 40, 160),
+    "person": (200, 200, 200),
+    "garment": (70, 130, 230),
+    "torso": (40, 90, 200),
+    "left_sleeve": (230, 160, 40),
+    "right_sleeve": (240, 90, 40),
+    "collar": (60, 190, 90),
+    "fastening": (220, 40, 160),
 }
 #: Limb pairs of the 18-keypoint skeleton (indices of ``KEYPOINT_NAMES``).
-SKELETON = [(0, 1), (1, 2), (2, 3), (3, 4), (1, 5), (5, 6), (6, 7), (1, 8), (8, 9), (9, 10), (1, 11), (11, 12),
-            (12, 13), (0, 14), (0, 15), (14, 16), (15, 17)]
+SKELETON = [
+    (0, 1),
+    (1, 2),
+    (2, 3),
+    (3, 4),
+    (1, 5),
+    (5, 6),
+    (6, 7),
+    (1, 8),
+    (8, 9),
+    (9, 10),
+    (1, 11),
+    (11, 12),
+    (12, 13),
+    (0, 14),
+    (0, 15),
+    (14, 16),
+    (15, 17),
+]
 
 
 def _font(size: int) -> ImageFont.ImageFont:
@@ -83,9 +105,18 @@ def pick_examples(ds: Dataset, attribute: str, per_value: int, split: str | None
     return found
 
 
-def contact_sheet(root: str | Path, out: str | Path, *, attributes: list[str] | None = None, per_value: int = 1,
-                  tile: int = 96, split: str | None = None, max_values: int = 16, extra_samples: int = 8,
-                  overwrite: bool = False) -> Path:
+def contact_sheet(
+    root: str | Path,
+    out: str | Path,
+    *,
+    attributes: list[str] | None = None,
+    per_value: int = 1,
+    tile: int = 96,
+    split: str | None = None,
+    max_values: int = 16,
+    extra_samples: int = 8,
+    overwrite: bool = False,
+) -> Path:
     """Write a contact sheet PNG of the dataset at ``root`` to ``out`` and return its path.
 
     Args:
@@ -118,8 +149,9 @@ def contact_sheet(root: str | Path, out: str | Path, *, attributes: list[str] | 
     if bits and samples and all(it.mask for it in samples):
         rows.append(("masks", [(it.id, [colorize_mask(load_mask(ds.mask_path(it)), bits)]) for it in samples]))
     if ds.schema.annotations.keypoints and samples and all(it.keypoints for it in samples):
-        rows.append(("keypoints", [(it.id, [draw_keypoints(load_rgb(ds.image_path(it)), it.keypoints)])
-                                   for it in samples]))
+        rows.append(
+            ("keypoints", [(it.id, [draw_keypoints(load_rgb(ds.image_path(it)), it.keypoints)]) for it in samples])
+        )
     if not rows:
         raise InputError("nothing to show: the dataset has no attributes, masks or keypoints", path=root)
     ncols = max(len(cols) for _, cols in rows)

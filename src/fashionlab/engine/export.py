@@ -26,18 +26,32 @@ WEIGHTS_FILE = "model.safetensors"
 LOADERS: Registry = Registry("exported model kind")
 
 
-def save_export(out_dir: str | Path, *, kind: str, nets: dict[str, nn.Module], config: dict[str, Any],
-                extra: dict[str, Any] | None = None) -> Path:
+def save_export(
+    out_dir: str | Path,
+    *,
+    kind: str,
+    nets: dict[str, nn.Module],
+    config: dict[str, Any],
+    extra: dict[str, Any] | None = None,
+) -> Path:
     """Write ``config.json`` + ``model.safetensors`` (tensors named ``<net>.<param>``) into ``out_dir``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    tensors = {f"{name}.{k}": v.detach().to("cpu").contiguous()
-               for name, net in nets.items() for k, v in net.state_dict().items()}
+    tensors = {
+        f"{name}.{k}": v.detach().to("cpu").contiguous()
+        for name, net in nets.items()
+        for k, v in net.state_dict().items()
+    }
     tmp = out / (WEIGHTS_FILE + ".tmp")
     save_file(tensors, str(tmp), metadata={"kind": kind})
     os.replace(tmp, out / WEIGHTS_FILE)
-    meta = {"kind": kind, "fashionlab_version": __version__, "nets": sorted(nets), "config": config,
-            "extra": extra or {}}
+    meta = {
+        "kind": kind,
+        "fashionlab_version": __version__,
+        "nets": sorted(nets),
+        "config": config,
+        "extra": extra or {},
+    }
     (out / (CONFIG_FILE + ".tmp")).write_text(json.dumps(meta, indent=2))
     os.replace(out / (CONFIG_FILE + ".tmp"), out / CONFIG_FILE)
     return out
@@ -50,8 +64,11 @@ def read_export(path: str | Path) -> tuple[dict[str, Any], dict[str, dict[str, t
         p = p / "export"
     cfg_path, w_path = p / CONFIG_FILE, p / WEIGHTS_FILE
     if not cfg_path.is_file() or not w_path.is_file():
-        raise InputError(f"not a fashionlab model export (expected {CONFIG_FILE} and {WEIGHTS_FILE}); "
-                         "pass a run folder's export/ directory", path=p)
+        raise InputError(
+            f"not a fashionlab model export (expected {CONFIG_FILE} and {WEIGHTS_FILE}); "
+            "pass a run folder's export/ directory",
+            path=p,
+        )
     try:
         meta = json.loads(cfg_path.read_text())
     except json.JSONDecodeError as e:
@@ -72,7 +89,6 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> nn.Module:
     meta, states = read_export(path)
     build = LOADERS.get(meta.get("kind", "?"))
     model = build(meta["config"], meta.get("extra", {}))
-    missing = model.load_exported(states) if hasattr(model, "load_exported") else model.load_state_dict(
-        states["model"])
+    missing = model.load_exported(states) if hasattr(model, "load_exported") else model.load_state_dict(states["model"])
     del missing
     return model.to(device).eval()

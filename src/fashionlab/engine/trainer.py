@@ -37,23 +37,23 @@ from .schedule import EMA, constant_then_linear
 class TrainConfig:
     """Options of the training loop, shared by every model (``train.*`` in presets and overrides)."""
 
-    steps: int = 2000                 # optimisation steps (of the first optimizer, e.g. G for GANs)
-    batch_size: int = 64              # GLOBAL batch over all processes; per process = batch_size // world_size
-    lr: float = 1e-3                  # base learning rate
+    steps: int = 2000  # optimisation steps (of the first optimizer, e.g. G for GANs)
+    batch_size: int = 64  # GLOBAL batch over all processes; per process = batch_size // world_size
+    lr: float = 1e-3  # base learning rate
     betas: tuple[float, float] = (0.9, 0.999)  # Adam betas
-    weight_decay: float = 0.0         # AdamW weight decay
-    lr_decay_start: float = 0.5       # constant lr until this fraction of steps, then linear decay
-    lr_final: float = 0.0             # final lr as a fraction of lr
-    ema: float = 0.0                  # EMA decay of the weights (0: off)
-    precision: str = "bf16"           # "bf16" autocast (CPU and GPU) or "fp32" reference path
-    device: str = "auto"              # "auto", "cpu" or "cuda"
-    seed: int = 0                     # seeds the model init and the data order
-    num_workers: int = 0              # DataLoader worker processes
-    log_every: int = 25               # steps between stats.jsonl / TensorBoard rows
-    sample_every: int = 500           # steps between sample images / plots (0: never)
-    ckpt_every: int = 500             # steps between checkpoints (one is always written at the end)
-    keep_checkpoints: int = 2         # how many checkpoints to keep
-    out: str = "runs"                 # parent folder of run folders
+    weight_decay: float = 0.0  # AdamW weight decay
+    lr_decay_start: float = 0.5  # constant lr until this fraction of steps, then linear decay
+    lr_final: float = 0.0  # final lr as a fraction of lr
+    ema: float = 0.0  # EMA decay of the weights (0: off)
+    precision: str = "bf16"  # "bf16" autocast (CPU and GPU) or "fp32" reference path
+    device: str = "auto"  # "auto", "cpu" or "cuda"
+    seed: int = 0  # seeds the model init and the data order
+    num_workers: int = 0  # DataLoader worker processes
+    log_every: int = 25  # steps between stats.jsonl / TensorBoard rows
+    sample_every: int = 500  # steps between sample images / plots (0: never)
+    ckpt_every: int = 500  # steps between checkpoints (one is always written at the end)
+    keep_checkpoints: int = 2  # how many checkpoints to keep
+    out: str = "runs"  # parent folder of run folders
 
 
 class Task:
@@ -77,8 +77,9 @@ class Task:
         return list(self.nets)
 
     # --- training
-    def train_step(self, batch: dict[str, Any], step: int, autocast: contextlib.AbstractContextManager
-                   ) -> dict[str, float]:
+    def train_step(
+        self, batch: dict[str, Any], step: int, autocast: contextlib.AbstractContextManager
+    ) -> dict[str, float]:
         """One optimisation step: forward, backward, optimizer step(s). Returns scalars to log."""
         raise NotImplementedError
 
@@ -98,21 +99,35 @@ def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k in items[0]:
         vals = [it[k] for it in items]
-        out[k] = torch.stack(vals) if isinstance(vals[0], torch.Tensor) else (
-            torch.tensor(vals) if isinstance(vals[0], int | float) else vals)
+        out[k] = (
+            torch.stack(vals)
+            if isinstance(vals[0], torch.Tensor)
+            else (torch.tensor(vals) if isinstance(vals[0], int | float) else vals)
+        )
     return out
 
 
 class Trainer:
     """Runs a :class:`Task` to ``train.steps``; see the module docstring."""
 
-    def __init__(self, task: Task, config: Any, *, train: TrainConfig, resume: str | Path | None = None,
-                 run_dir: str | Path | None = None, progress: bool = True, argv: list[str] | None = None):
+    def __init__(
+        self,
+        task: Task,
+        config: Any,
+        *,
+        train: TrainConfig,
+        resume: str | Path | None = None,
+        run_dir: str | Path | None = None,
+        progress: bool = True,
+        argv: list[str] | None = None,
+    ):
         self.task, self.config, self.train = task, config, train
         self.dist = distributed.setup(train.device)
         if self.train.batch_size % self.dist.world_size:
-            raise InputError(f"train.batch_size={train.batch_size} must be divisible by the "
-                             f"{self.dist.world_size} processes", field="train.batch_size")
+            raise InputError(
+                f"train.batch_size={train.batch_size} must be divisible by the {self.dist.world_size} processes",
+                field="train.batch_size",
+            )
         self.batch_per_process = train.batch_size // self.dist.world_size
         if train.precision not in ("bf16", "fp32"):
             raise InputError(f"train.precision must be bf16 or fp32, got {train.precision!r}", field="train.precision")
@@ -124,8 +139,9 @@ class Trainer:
             ckpt = find_checkpoint(resume)
             self.resume_state = load_checkpoint(ckpt)
             if self.resume_state.get("model") != task.name:
-                raise InputError(f"checkpoint is of model {self.resume_state.get('model')!r}, not {task.name!r}",
-                                 path=ckpt)
+                raise InputError(
+                    f"checkpoint is of model {self.resume_state.get('model')!r}, not {task.name!r}", path=ckpt
+                )
             self.run_dir = ckpt.parent.parent
         elif run_dir is not None:
             self.run_dir = Path(run_dir)
@@ -136,8 +152,9 @@ class Trainer:
                 self.run_dir = next_free_dir(Path(train.out) / task.name, "run")
             self.run_dir.mkdir(parents=True, exist_ok=True)
             self._write_run_files(argv)
-        self.logger = RunLogger(self.run_dir, enabled=self.dist.is_main) if self.run_dir else RunLogger(
-            Path("."), enabled=False)
+        self.logger = (
+            RunLogger(self.run_dir, enabled=self.dist.is_main) if self.run_dir else RunLogger(Path("."), enabled=False)
+        )
 
     # ------------------------------------------------------------------ setup
     def _write_run_files(self, argv: list[str] | None) -> None:
@@ -146,11 +163,18 @@ class Trainer:
             cfg_path.write_text(json.dumps({"model": self.task.name, "config": to_dict(self.config)}, indent=2))
         meta_path = self.run_dir / "run.json"
         meta = json.loads(meta_path.read_text()) if meta_path.exists() else {"sessions": []}
-        meta["sessions"].append({
-            "started": time.strftime("%Y-%m-%d %H:%M:%S"), "git_commit": git_commit(Path(__file__).resolve().parent), "argv": argv or sys.argv,
-            "torch": torch.__version__, "python": platform.python_version(), "world_size": self.dist.world_size,
-            "device": str(self.dist.device), "resumed_from_step": (self.resume_state or {}).get("step"),
-        })
+        meta["sessions"].append(
+            {
+                "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+                "git_commit": git_commit(Path(__file__).resolve().parent),
+                "argv": argv or sys.argv,
+                "torch": torch.__version__,
+                "python": platform.python_version(),
+                "world_size": self.dist.world_size,
+                "device": str(self.dist.device),
+                "resumed_from_step": (self.resume_state or {}).get("step"),
+            }
+        )
         meta_path.write_text(json.dumps(meta, indent=2))
 
     def _build(self) -> None:
@@ -177,13 +201,20 @@ class Trainer:
         if self.dist.enabled:
             for k, net in list(task.nets.items()):
                 if any(p.requires_grad for p in net.parameters()):
-                    task.nets[k] = DDP(net, device_ids=[self.dist.device.index] if self.dist.device.type == "cuda"
-                                       else None)
+                    task.nets[k] = DDP(
+                        net, device_ids=[self.dist.device.index] if self.dist.device.type == "cuda" else None
+                    )
         from ..data.loader import make_loader
 
-        self.loader = make_loader(task.train_dataset(), self.batch_per_process, seed=train.seed,
-                                  rank=self.dist.rank, world_size=self.dist.world_size,
-                                  num_workers=train.num_workers, start_sample=self.step * self.batch_per_process)
+        self.loader = make_loader(
+            task.train_dataset(),
+            self.batch_per_process,
+            seed=train.seed,
+            rank=self.dist.rank,
+            world_size=self.dist.world_size,
+            num_workers=train.num_workers,
+            start_sample=self.step * self.batch_per_process,
+        )
         if self.resume_state is not None:
             set_rng_state(self.resume_state["rng"])  # last: nothing above may consume randomness after it
 
@@ -195,11 +226,15 @@ class Trainer:
     def state(self) -> dict[str, Any]:
         nets = {k: unwrap(n).state_dict() for k, n in self.task.nets.items()}
         return {
-            "model": self.task.name, "step": self.step, "nets": nets,
+            "model": self.task.name,
+            "step": self.step,
+            "nets": nets,
             "ema": {k: e.state_dict() for k, e in self.ema.items()},
             "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
             "schedulers": {k: s.state_dict() for k, s in self.schedulers.items()},
-            "rng": rng_state(), "config": to_dict(self.config), "world_size": self.dist.world_size,
+            "rng": rng_state(),
+            "config": to_dict(self.config),
+            "world_size": self.dist.world_size,
         }
 
     def save(self) -> Path | None:
@@ -222,8 +257,14 @@ class Trainer:
         self._build()
         train = self.train
         prev = signal.signal(signal.SIGINT, self._on_sigint) if self.dist.is_main else None
-        bar = tqdm(total=train.steps, initial=self.step, desc=self.task.name, unit="step", disable=not self.progress,
-                   dynamic_ncols=True)
+        bar = tqdm(
+            total=train.steps,
+            initial=self.step,
+            desc=self.task.name,
+            unit="step",
+            disable=not self.progress,
+            dynamic_ncols=True,
+        )
         batches = iter(self.loader)
         t_last, n_last = time.perf_counter(), self.step
         try:
@@ -253,8 +294,10 @@ class Trainer:
             self.save()
             if self._stop:
                 bar.close()
-                print(f"\ninterrupted at step {self.step}; checkpoint saved. Resume with --resume {self.run_dir}",
-                      file=sys.stderr)
+                print(
+                    f"\ninterrupted at step {self.step}; checkpoint saved. Resume with --resume {self.run_dir}",
+                    file=sys.stderr,
+                )
                 raise SystemExit(130)
             if self.dist.is_main:
                 self.task.sample(self.step, self.run_dir, self.logger)

@@ -13,7 +13,8 @@ def _register() -> None:
 
     METRICS.register("attributes", help="accuracy, pointing game and AAM box IoU per attribute")(evaluate_attributes)
     METRICS.register("manipulation_retrieval", help="top-k accuracy of attribute-manipulation queries")(
-        evaluate_manipulation)
+        evaluate_manipulation
+    )
 
 
 _register()

@@ -20,16 +20,17 @@ KS = (1, 5, 10, 20, 30)
 
 @dataclass
 class RetrievalReport:
-    topk: dict[str, dict[int, float]] = field(default_factory=dict)   # method -> k -> accuracy
+    topk: dict[str, dict[int, float]] = field(default_factory=dict)  # method -> k -> accuracy
     per_attribute: dict[str, dict[str, float]] = field(default_factory=dict)  # method -> attr -> top-30
-    ndcg: dict[str, float] = field(default_factory=dict)               # method -> NDCG@30 (binary relevance)
+    ndcg: dict[str, float] = field(default_factory=dict)  # method -> NDCG@30 (binary relevance)
     n_queries: int = 0
     n_skipped: int = 0
     latency_ms: dict[str, list[float]] = field(default_factory=dict)
 
 
-def plan_queries(query_labels: np.ndarray, catalog_labels: np.ndarray, n_values: list[int], *, per_query: int = 1,
-                 seed: int = 0) -> tuple[list[tuple[int, int, int]], int]:
+def plan_queries(
+    query_labels: np.ndarray, catalog_labels: np.ndarray, n_values: list[int], *, per_query: int = 1, seed: int = 0
+) -> tuple[list[tuple[int, int, int]], int]:
     """(query index, attribute, new value) triples whose target exists in the catalog, and the number of
     drawn triples skipped because it does not."""
     rng = np.random.default_rng(seed)
@@ -51,13 +52,23 @@ def plan_queries(query_labels: np.ndarray, catalog_labels: np.ndarray, n_values:
     return plan, skipped
 
 
-def evaluate_manipulation(searcher: Searcher, query_vectors: dict[str, np.ndarray], query_labels: np.ndarray,
-                          catalog_labels: np.ndarray, *, methods=("fsn", "baseline"), per_query: int = 1,
-                          ks=KS, seed: int = 0, progress: bool = True) -> RetrievalReport:
+def evaluate_manipulation(
+    searcher: Searcher,
+    query_vectors: dict[str, np.ndarray],
+    query_labels: np.ndarray,
+    catalog_labels: np.ndarray,
+    *,
+    methods=("fsn", "baseline"),
+    per_query: int = 1,
+    ks=KS,
+    seed: int = 0,
+    progress: bool = True,
+) -> RetrievalReport:
     """Top-k manipulation retrieval accuracy of each method over the same planned queries."""
     attrs = searcher.attributes
-    plan, skipped = plan_queries(query_labels, catalog_labels, [len(v) for _, v in attrs], per_query=per_query,
-                                 seed=seed)
+    plan, skipped = plan_queries(
+        query_labels, catalog_labels, [len(v) for _, v in attrs], per_query=per_query, seed=seed
+    )
     kmax = max(ks)
     rep = RetrievalReport(n_queries=len(plan), n_skipped=skipped)
     discount = 1.0 / np.log2(np.arange(2, kmax + 2))
@@ -75,7 +86,7 @@ def evaluate_manipulation(searcher: Searcher, query_vectors: dict[str, np.ndarra
             got = catalog_labels[[h.item.position for h in res]]
             match = (got == target).all(1)
             n_rel[i] = (catalog_labels == target).all(1).sum()
-            hits[i, :len(match)] = match
+            hits[i, : len(match)] = match
             per_attr.setdefault(attrs[a][0], []).append(float(match[:30].any()))
         rep.topk[method] = {k: float(hits[:, :k].any(1).mean()) if len(plan) else 0.0 for k in ks}
         rep.per_attribute[method] = {k: float(np.mean(v)) for k, v in per_attr.items()}

@@ -11,8 +11,8 @@ from ..registry import Registry
 
 @dataclass(frozen=True)
 class ModelSpec:
-    config: type                      # the config dataclass (with .train)
-    task: Callable[[Any], Any]        # config -> Task
+    config: type  # the config dataclass (with .train)
+    task: Callable[[Any], Any]  # config -> Task
 
 
 MODELS: Registry = Registry("model")
@@ -31,7 +31,8 @@ def _register_builtin() -> None:
     from .attrnet_task import AttrNetConfig, AttrNetTask
 
     MODELS.register("attrnet", help="FashionSearchNet attribute network with localisation (AAMs)")(
-        ModelSpec(AttrNetConfig, AttrNetTask))
+        ModelSpec(AttrNetConfig, AttrNetTask)
+    )
 
 
 _register_builtin()

@@ -32,27 +32,27 @@ from .roi import largest_component_boxes, roi_align
 class AttrNetModelConfig:
     """Architecture of the attribute network (``model.*``)."""
 
-    backbone: str = "alexnet"         # a name from BACKBONES (alexnet, resnet18, resnet50)
-    width: float = 1.0                # channel multiplier of the backbone
-    output_stride: int = 8            # conv5 stride (alexnet: 8; resnets: 8, 16 or 32)
-    conv67_channels: int = 512        # channels of conv6 and conv7 (the AAM layer)
-    roi_size: int = 3                 # ROI pooling output is roi_size x roi_size
-    fc_dim: int = 256                 # hidden width of the three FC layers per attribute
-    rep_dim: int = 64                 # per-attribute representation size
-    global_dim: int = 128             # compressed global representation size
-    aam_threshold: float = 0.5        # AAM region: >= this fraction of the map's max (largest component)
+    backbone: str = "alexnet"  # a name from BACKBONES (alexnet, resnet18, resnet50)
+    width: float = 1.0  # channel multiplier of the backbone
+    output_stride: int = 8  # conv5 stride (alexnet: 8; resnets: 8, 16 or 32)
+    conv67_channels: int = 512  # channels of conv6 and conv7 (the AAM layer)
+    roi_size: int = 3  # ROI pooling output is roi_size x roi_size
+    fc_dim: int = 256  # hidden width of the three FC layers per attribute
+    rep_dim: int = 64  # per-attribute representation size
+    global_dim: int = 128  # compressed global representation size
+    aam_threshold: float = 0.5  # AAM region: >= this fraction of the map's max (largest component)
 
 
 @dataclass
 class AttrNetOutput:
-    logits: list[torch.Tensor]        # per attribute (B, n_values): GAP classifier (AAM branch)
-    rep_logits: list[torch.Tensor]    # per attribute (B, n_values): classifier on the representation
-    reps: torch.Tensor                # (B, A, rep_dim), L2-normalised
-    global_rep: torch.Tensor          # (B, global_dim), L2-normalised
-    boxes: torch.Tensor               # (B, A, 4) AAM boxes in conv5 cells (x0, y0, x1, y1)
-    conv5: torch.Tensor               # (B, C5, h, w)
-    conv7: torch.Tensor               # (B, C7, h, w)
-    pooled: torch.Tensor              # (B, C7)
+    logits: list[torch.Tensor]  # per attribute (B, n_values): GAP classifier (AAM branch)
+    rep_logits: list[torch.Tensor]  # per attribute (B, n_values): classifier on the representation
+    reps: torch.Tensor  # (B, A, rep_dim), L2-normalised
+    global_rep: torch.Tensor  # (B, global_dim), L2-normalised
+    boxes: torch.Tensor  # (B, A, 4) AAM boxes in conv5 cells (x0, y0, x1, y1)
+    conv5: torch.Tensor  # (B, C5, h, w)
+    conv7: torch.Tensor  # (B, C7, h, w)
+    pooled: torch.Tensor  # (B, C7)
 
 
 class AttrNet(nn.Module):
@@ -71,12 +71,21 @@ class AttrNet(nn.Module):
         self.classifiers = nn.ModuleList(nn.Linear(c.conv67_channels, len(v)) for _, v in self.attributes)
         roi_in = c5 * c.roi_size * c.roi_size
         self.rep_heads = nn.ModuleList(
-            nn.Sequential(nn.Linear(roi_in, c.fc_dim), nn.ReLU(inplace=True), nn.Linear(c.fc_dim, c.fc_dim),
-                          nn.ReLU(inplace=True), nn.Linear(c.fc_dim, c.rep_dim))
-            for _ in self.attributes)
+            nn.Sequential(
+                nn.Linear(roi_in, c.fc_dim),
+                nn.ReLU(inplace=True),
+                nn.Linear(c.fc_dim, c.fc_dim),
+                nn.ReLU(inplace=True),
+                nn.Linear(c.fc_dim, c.rep_dim),
+            )
+            for _ in self.attributes
+        )
         self.rep_classifiers = nn.ModuleList(nn.Linear(c.rep_dim, len(v)) for _, v in self.attributes)
-        self.compress = nn.Sequential(nn.Linear(c.rep_dim * len(self.attributes), c.fc_dim), nn.ReLU(inplace=True),
-                                      nn.Linear(c.fc_dim, c.global_dim))
+        self.compress = nn.Sequential(
+            nn.Linear(c.rep_dim * len(self.attributes), c.fc_dim),
+            nn.ReLU(inplace=True),
+            nn.Linear(c.fc_dim, c.global_dim),
+        )
 
     @property
     def attribute_names(self) -> list[str]:
@@ -111,14 +120,23 @@ class AttrNet(nn.Module):
             cams = self.cams_raw(conv7, a)
             pred = lg.argmax(dim=1)
             aams.append(cams[torch.arange(b), pred])
-        boxes = largest_component_boxes(torch.stack(aams, 1).reshape(-1, h, w).detach().float(),
-                                        self.cfg.aam_threshold).reshape(b, len(logits), 4)
+        boxes = largest_component_boxes(
+            torch.stack(aams, 1).reshape(-1, h, w).detach().float(), self.cfg.aam_threshold
+        ).reshape(b, len(logits), 4)
         pooled_rois = roi_align(conv5, boxes.to(conv5.dtype), self.cfg.roi_size)  # (B, A, C5, r, r)
         reps = torch.stack([head(pooled_rois[:, a].flatten(1)) for a, head in enumerate(self.rep_heads)], 1)
         reps = F.normalize(reps.float(), dim=2)
         rep_logits = [clf(reps[:, a].to(clf.weight.dtype)) for a, clf in enumerate(self.rep_classifiers)]
-        return AttrNetOutput(logits=logits, rep_logits=rep_logits, reps=reps, global_rep=self.compress_reps(reps),
-                             boxes=boxes, conv5=conv5, conv7=conv7, pooled=pooled)
+        return AttrNetOutput(
+            logits=logits,
+            rep_logits=rep_logits,
+            reps=reps,
+            global_rep=self.compress_reps(reps),
+            boxes=boxes,
+            conv5=conv5,
+            conv7=conv7,
+            pooled=pooled,
+        )
 
     # ------------------------------------------------------------------ public API
     @torch.no_grad()
@@ -127,8 +145,13 @@ class AttrNet(nn.Module):
         out = self(x)
         return [F.softmax(lg.float(), dim=1) for lg in out.rep_logits]
 
-    def cam(self, x: torch.Tensor, attribute: str | int, value: torch.Tensor | int | None = None,
-            size: tuple[int, int] | None = None) -> torch.Tensor:
+    def cam(
+        self,
+        x: torch.Tensor,
+        attribute: str | int,
+        value: torch.Tensor | int | None = None,
+        size: tuple[int, int] | None = None,
+    ) -> torch.Tensor:
         """Min-max normalised CAM in [0, 1], (B, H, W) at image size, of ``attribute`` for ``value``
         (an index or a (B,) tensor of indices; default: the predicted value). Differentiable in ``x``
         only if the caller needs it; AMGAN uses it under ``torch.no_grad`` as an attention target."""
@@ -170,12 +193,12 @@ class AttrNet(nn.Module):
 class LossWeights:
     """Weights of the attribute-network losses (``loss.*``)."""
 
-    cls: float = 1.0                  # GAP classifiers (they make the AAMs)
-    rep_cls: float = 1.0              # classifiers on the attribute representations
-    triplet: float = 1.0              # per-attribute triplet ranking (batch-hard)
-    global_triplet: float = 1.0       # global triplet ranking on the compressed representation
-    margin: float = 0.2               # triplet margin (cosine distance units)
-    class_weights: bool = False       # weight CE by inverse class frequency of the training split
+    cls: float = 1.0  # GAP classifiers (they make the AAMs)
+    rep_cls: float = 1.0  # classifiers on the attribute representations
+    triplet: float = 1.0  # per-attribute triplet ranking (batch-hard)
+    global_triplet: float = 1.0  # global triplet ranking on the compressed representation
+    margin: float = 0.2  # triplet margin (cosine distance units)
+    class_weights: bool = False  # weight CE by inverse class frequency of the training split
     extra: dict = field(default_factory=dict)
 
 
@@ -220,8 +243,9 @@ def ranking_triplet(emb: torch.Tensor, labels: torch.Tensor, margin: float) -> t
     return F.relu(hardest_pos - hardest_neg + margin)[valid].mean()
 
 
-def attrnet_losses(out: AttrNetOutput, labels: torch.Tensor, w: LossWeights,
-                   class_weights: list[torch.Tensor] | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+def attrnet_losses(
+    out: AttrNetOutput, labels: torch.Tensor, w: LossWeights, class_weights: list[torch.Tensor] | None = None
+) -> tuple[torch.Tensor, dict[str, float]]:
     """All FashionSearchNet losses; unknown labels (-1) are masked out. Returns (loss, scalars)."""
     total = out.reps.sum() * 0.0
     scalars: dict[str, float] = {}
@@ -245,6 +269,12 @@ def attrnet_losses(out: AttrNetOutput, labels: torch.Tensor, w: LossWeights,
         acc_sum += acc
     lg = ranking_triplet(out.global_rep, labels, w.margin)
     total = total + w.global_triplet * lg
-    scalars.update(loss=total.item(), cls=cls_sum / n_att, rep_cls=rep_sum / n_att, triplet=tri_sum / n_att,
-                   global_triplet=lg.item(), train_acc=acc_sum / n_att)
+    scalars.update(
+        loss=total.item(),
+        cls=cls_sum / n_att,
+        rep_cls=rep_sum / n_att,
+        triplet=tri_sum / n_att,
+        global_triplet=lg.item(),
+        train_acc=acc_sum / n_att,
+    )
     return total, scalars

@@ -23,15 +23,16 @@ from .attrnet import AttrNet, AttrNetModelConfig, LossWeights, attrnet_losses
 class AttrNetConfig:
     """Everything ``fashionlab train attrnet`` needs (presets: ``cpu``, ``paper``)."""
 
-    data: str = ""                    # dataset folder (fashionlab format)
-    image_size: int = 128             # training resolution (square)
-    resize: str = "fit"               # how other aspects are fitted: fit, crop or stretch
-    flip: bool = True                 # random horizontal flips
-    val_samples: int = 256            # validation images scored at every sample step
+    data: str = ""  # dataset folder (fashionlab format)
+    image_size: int = 128  # training resolution (square)
+    resize: str = "fit"  # how other aspects are fitted: fit, crop or stretch
+    flip: bool = True  # random horizontal flips
+    val_samples: int = 256  # validation images scored at every sample step
     model: AttrNetModelConfig = field(default_factory=AttrNetModelConfig)
     loss: LossWeights = field(default_factory=LossWeights)
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=3000, batch_size=32, lr=1e-3,
-                                                                   weight_decay=1e-4, lr_decay_start=0.5))
+    train: TrainConfig = field(
+        default_factory=lambda: TrainConfig(steps=3000, batch_size=32, lr=1e-3, weight_decay=1e-4, lr_decay_start=0.5)
+    )
 
 
 class AttrNetTask(Task):
@@ -66,14 +67,18 @@ class AttrNetTask(Task):
         return out
 
     def build_optimizers(self, train: TrainConfig) -> dict[str, torch.optim.Optimizer]:
-        return {"model": torch.optim.AdamW(self.nets["model"].parameters(), lr=train.lr, betas=tuple(train.betas),
-                                           weight_decay=train.weight_decay)}
+        return {
+            "model": torch.optim.AdamW(
+                self.nets["model"].parameters(), lr=train.lr, betas=tuple(train.betas), weight_decay=train.weight_decay
+            )
+        }
 
     def train_dataset(self):
         return self.train_set
 
-    def train_step(self, batch: dict[str, Any], step: int, autocast: contextlib.AbstractContextManager
-                   ) -> dict[str, float]:
+    def train_step(
+        self, batch: dict[str, Any], step: int, autocast: contextlib.AbstractContextManager
+    ) -> dict[str, float]:
         net = self.nets["model"]
         opt = self.optimizers["model"]
         x = batch["image"]
@@ -100,8 +105,9 @@ class AttrNetTask(Task):
         net = net.module if hasattr(net, "module") else net
         if self._val is None:
             try:
-                val = FashionDataset(self.cfg.data, split="val", size=(self.cfg.image_size,) * 2,
-                                     resize=self.cfg.resize)
+                val = FashionDataset(
+                    self.cfg.data, split="val", size=(self.cfg.image_size,) * 2, resize=self.cfg.resize
+                )
             except InputError:
                 return
             n = min(len(val), self.cfg.val_samples)
@@ -114,7 +120,7 @@ class AttrNetTask(Task):
         dev = next(net.parameters()).device
         preds = []
         for i in range(0, len(x), 64):
-            probs = net.predict(x[i:i + 64].to(dev))
+            probs = net.predict(x[i : i + 64].to(dev))
             preds.append(torch.stack([p.argmax(1).cpu() for p in probs], 1))
         pred = torch.cat(preds)
         scalars = {}
@@ -137,9 +143,18 @@ class AttrNetTask(Task):
 
 
 def export_attrnet(out_dir: Path, net: AttrNet, cfg: AttrNetConfig, attributes) -> Path:
-    return save_export(out_dir, kind="attrnet", nets={"model": net}, config=to_dict(cfg.model),
-                       extra={"attributes": [[n, v] for n, v in attributes], "image_size": cfg.image_size,
-                              "resize": cfg.resize, "input_range": [-1, 1]})
+    return save_export(
+        out_dir,
+        kind="attrnet",
+        nets={"model": net},
+        config=to_dict(cfg.model),
+        extra={
+            "attributes": [[n, v] for n, v in attributes],
+            "image_size": cfg.image_size,
+            "resize": cfg.resize,
+            "input_range": [-1, 1],
+        },
+    )
 
 
 @LOADERS.register("attrnet", help="FashionSearchNet attribute network")
@@ -153,8 +168,14 @@ def _load_attrnet(config: dict[str, Any], extra: dict[str, Any]) -> AttrNet:
 def overlay(image: np.ndarray, heat: np.ndarray) -> np.ndarray:
     """Blend a [0, 1] heat map (jet-like colours) over a uint8 image."""
     h = np.clip(heat, 0, 1)[..., None]
-    color = np.concatenate([np.clip(1.5 - np.abs(4 * h - 3), 0, 1), np.clip(1.5 - np.abs(4 * h - 2), 0, 1),
-                            np.clip(1.5 - np.abs(4 * h - 1), 0, 1)], axis=-1)
+    color = np.concatenate(
+        [
+            np.clip(1.5 - np.abs(4 * h - 3), 0, 1),
+            np.clip(1.5 - np.abs(4 * h - 2), 0, 1),
+            np.clip(1.5 - np.abs(4 * h - 1), 0, 1),
+        ],
+        axis=-1,
+    )
     return (0.5 * image + 0.5 * 255 * color).astype(np.uint8)
 
 
@@ -166,7 +187,7 @@ def aam_sheet(net: AttrNet, x: torch.Tensor, attributes) -> np.ndarray:
     for i in range(len(x)):
         row = [imgs[i]]
         for a in range(len(attributes)):
-            cam = net.cam(x[i:i + 1], a)[0].cpu().numpy()
+            cam = net.cam(x[i : i + 1], a)[0].cpu().numpy()
             row.append(overlay(imgs[i], cam))
         rows.append(np.concatenate(row, axis=1))
     return np.concatenate(rows, axis=0)

@@ -33,9 +33,13 @@ class AlexNetStyle(nn.Module):
         super().__init__()
         c = [max(8, int(round(w * width))) for w in (64, 192, 384, 256, 256)]
         self.features = nn.Sequential(
-            conv_bn(3, c[0], 11, 2), nn.MaxPool2d(3, 2, 1),
-            conv_bn(c[0], c[1], 5), nn.MaxPool2d(3, 2, 1),
-            conv_bn(c[1], c[2], 3), conv_bn(c[2], c[3], 3), conv_bn(c[3], c[4], 3),
+            conv_bn(3, c[0], 11, 2),
+            nn.MaxPool2d(3, 2, 1),
+            conv_bn(c[0], c[1], 5),
+            nn.MaxPool2d(3, 2, 1),
+            conv_bn(c[1], c[2], 3),
+            conv_bn(c[2], c[3], 3),
+            conv_bn(c[3], c[4], 3),
         )
         self.out_channels = c[4]
         self.stride = 8
@@ -50,8 +54,7 @@ class BasicBlock(nn.Module):
     def __init__(self, cin: int, planes: int, stride: int = 1):
         super().__init__()
         self.body = nn.Sequential(conv_bn(cin, planes, 3, stride), conv_bn(planes, planes, 3, relu=False))
-        self.skip = (nn.Identity() if stride == 1 and cin == planes
-                     else conv_bn(cin, planes, 1, stride, relu=False))
+        self.skip = nn.Identity() if stride == 1 and cin == planes else conv_bn(cin, planes, 1, stride, relu=False)
         self.act = nn.ReLU(inplace=True)
 
     def forward(self, x):
@@ -64,8 +67,9 @@ class Bottleneck(nn.Module):
     def __init__(self, cin: int, planes: int, stride: int = 1):
         super().__init__()
         out = planes * 4
-        self.body = nn.Sequential(conv_bn(cin, planes, 1), conv_bn(planes, planes, 3, stride),
-                                  conv_bn(planes, out, 1, relu=False))
+        self.body = nn.Sequential(
+            conv_bn(cin, planes, 1), conv_bn(planes, planes, 3, stride), conv_bn(planes, out, 1, relu=False)
+        )
         self.skip = nn.Identity() if stride == 1 and cin == out else conv_bn(cin, out, 1, stride, relu=False)
         self.act = nn.ReLU(inplace=True)
 

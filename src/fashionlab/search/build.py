@@ -21,8 +21,9 @@ def load_model_for_search(path: str | Path) -> AttrNet:
 
     model = load(path)
     if not isinstance(model, AttrNet):
-        raise InputError("this export is not an attribute network (train one with `fashionlab train attrnet`)",
-                         path=path)
+        raise InputError(
+            "this export is not an attribute network (train one with `fashionlab train attrnet`)", path=path
+        )
     return model
 
 
@@ -35,7 +36,7 @@ def image_tensor(model: AttrNet, path: str | Path) -> torch.Tensor:
 
 def _batches(model: AttrNet, paths: list[Path], batch_size: int) -> Iterator[torch.Tensor]:
     for i in range(0, len(paths), batch_size):
-        yield torch.cat([image_tensor(model, p) for p in paths[i:i + batch_size]])
+        yield torch.cat([image_tensor(model, p) for p in paths[i : i + batch_size]])
 
 
 def _split_items(root: str | Path, splits: list[str] | None, limit: int | None = None):
@@ -62,8 +63,15 @@ def attribute_labels(items: list[Item], attributes: list[tuple[str, list[str]]])
     return out
 
 
-def embed_dataset(model: AttrNet, root: str | Path, splits: list[str] | None, *, batch_size: int = 64,
-                  limit: int | None = None, progress: bool = True):
+def embed_dataset(
+    model: AttrNet,
+    root: str | Path,
+    splits: list[str] | None,
+    *,
+    batch_size: int = 64,
+    limit: int | None = None,
+    progress: bool = True,
+):
     """(dataset, items, vectors) for the items of ``splits`` of the dataset at ``root``."""
     ds, items = _split_items(root, splits, limit)
     names = [a.name for a in ds.schema.attributes]
@@ -74,24 +82,52 @@ def embed_dataset(model: AttrNet, root: str | Path, splits: list[str] | None, *,
     return ds, items, vecs
 
 
-def build_catalog(model_path: str | Path, data: str | Path, out: str | Path, *, splits: list[str] | None,
-                  prototype_split: str = "train", prototype_limit: int = 5000, index_kind: str = "auto",
-                  prototype_data: str | Path | None = None, batch_size: int = 64, progress: bool = True) -> Catalog:
+def build_catalog(
+    model_path: str | Path,
+    data: str | Path,
+    out: str | Path,
+    *,
+    splits: list[str] | None,
+    prototype_split: str = "train",
+    prototype_limit: int = 5000,
+    index_kind: str = "auto",
+    prototype_data: str | Path | None = None,
+    batch_size: int = 64,
+    progress: bool = True,
+) -> Catalog:
     """Embed a dataset's items into a new catalog. Value prototypes are the mean representations of up to
     ``prototype_limit`` images of ``prototype_split`` of ``prototype_data`` (default: ``data``)."""
     model = load_model_for_search(model_path)
-    _, p_items, p_vecs = embed_dataset(model, prototype_data or data, [prototype_split], batch_size=batch_size,
-                                       limit=prototype_limit, progress=progress)
+    _, p_items, p_vecs = embed_dataset(
+        model,
+        prototype_data or data,
+        [prototype_split],
+        batch_size=batch_size,
+        limit=prototype_limit,
+        progress=progress,
+    )
     protos = prototypes(p_vecs, attribute_labels(p_items, model.attributes), model.attributes)
-    cat = Catalog.create(out, model_path=str(Path(model_path).resolve()), attributes=model.attributes,
-                         prototypes=protos, index_kind=index_kind,
-                         extra={"image_size": getattr(model, "image_size", 128)})
+    cat = Catalog.create(
+        out,
+        model_path=str(Path(model_path).resolve()),
+        attributes=model.attributes,
+        prototypes=protos,
+        index_kind=index_kind,
+        extra={"image_size": getattr(model, "image_size", 128)},
+    )
     add_to_catalog(cat, model, data, splits=splits, batch_size=batch_size, progress=progress)
     return cat
 
 
-def add_to_catalog(cat: Catalog, model: AttrNet, data: str | Path, *, splits: list[str] | None,
-                   batch_size: int = 64, progress: bool = True) -> int:
+def add_to_catalog(
+    cat: Catalog,
+    model: AttrNet,
+    data: str | Path,
+    *,
+    splits: list[str] | None,
+    batch_size: int = 64,
+    progress: bool = True,
+) -> int:
     ds, items, vecs = embed_dataset(model, data, splits, batch_size=batch_size, progress=progress)
     prefix = Path(data).resolve().name
     existing = {it.id for it in cat.items()}
@@ -99,8 +135,13 @@ def add_to_catalog(cat: Catalog, model: AttrNet, data: str | Path, *, splits: li
     dup = [i for i in ids if i in existing]
     if dup:
         raise InputError(f"{len(dup)} item(s) are already in the catalog (e.g. {dup[0]})", path=data)
-    return cat.add(ids, [str(ds.image_path(it).resolve()) for it in items],
-                   [it.attributes for it in items], [it.region_attributes for it in items], vecs)
+    return cat.add(
+        ids,
+        [str(ds.image_path(it).resolve()) for it in items],
+        [it.attributes for it in items],
+        [it.region_attributes for it in items],
+        vecs,
+    )
 
 
 def embed_query(model: AttrNet, path: str | Path) -> dict[str, np.ndarray]:

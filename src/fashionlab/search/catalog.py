@@ -109,21 +109,39 @@ class Catalog:
 
     # ------------------------------------------------------------------ lifecycle
     @classmethod
-    def create(cls, root: str | Path, *, model_path: str, attributes: list[tuple[str, list[str]]],
-               prototypes: dict[str, np.ndarray], index_kind: str = "auto", extra: dict | None = None) -> Catalog:
+    def create(
+        cls,
+        root: str | Path,
+        *,
+        model_path: str,
+        attributes: list[tuple[str, list[str]]],
+        prototypes: dict[str, np.ndarray],
+        index_kind: str = "auto",
+        extra: dict | None = None,
+    ) -> Catalog:
         root = Path(root)
         if root.exists() and any(root.iterdir()):
-            raise OutputExistsError(f"{root} exists and is not empty; choose a new --out "
-                                    "(or use `fashionlab index add` to grow a catalog)")
+            raise OutputExistsError(
+                f"{root} exists and is not empty; choose a new --out (or use `fashionlab index add` to grow a catalog)"
+            )
         root.mkdir(parents=True, exist_ok=True)
         with sqlite3.connect(root / DB_FILE) as db:
-            db.execute("CREATE TABLE items (position INTEGER PRIMARY KEY, id TEXT NOT NULL, image TEXT NOT NULL, "
-                       "attributes TEXT NOT NULL, region_attributes TEXT, generation INTEGER NOT NULL)")
+            db.execute(
+                "CREATE TABLE items (position INTEGER PRIMARY KEY, id TEXT NOT NULL, image TEXT NOT NULL, "
+                "attributes TEXT NOT NULL, region_attributes TEXT, generation INTEGER NOT NULL)"
+            )
             db.execute("CREATE INDEX items_gen ON items(generation)")
         _atomic_npz(root / PROTO_FILE, **prototypes)
-        meta = {"format": "fashionlab-catalog", "version": 1, "model": str(model_path),
-                "attributes": [[n, v] for n, v in attributes], "index_kind": index_kind, "generation": 0,
-                "count": 0, **(extra or {})}
+        meta = {
+            "format": "fashionlab-catalog",
+            "version": 1,
+            "model": str(model_path),
+            "attributes": [[n, v] for n, v in attributes],
+            "index_kind": index_kind,
+            "generation": 0,
+            "count": 0,
+            **(extra or {}),
+        }
         _atomic_json(root / CATALOG_FILE, meta)
         return cls(root, meta)
 
@@ -132,8 +150,9 @@ class Catalog:
         root = Path(root)
         path = root / CATALOG_FILE
         if not path.is_file():
-            raise InputError(f"not a fashionlab catalog (no {CATALOG_FILE}); build one with `fashionlab index build`",
-                             path=root)
+            raise InputError(
+                f"not a fashionlab catalog (no {CATALOG_FILE}); build one with `fashionlab index build`", path=root
+            )
         try:
             meta = json.loads(path.read_text())
         except json.JSONDecodeError as e:
@@ -148,8 +167,14 @@ class Catalog:
         return int(self.meta["count"])
 
     # ------------------------------------------------------------------ writing
-    def add(self, ids: list[str], images: list[str], attributes: list[dict[str, str]],
-            region_attributes: list[dict | None], vectors: dict[str, np.ndarray]) -> int:
+    def add(
+        self,
+        ids: list[str],
+        images: list[str],
+        attributes: list[dict[str, str]],
+        region_attributes: list[dict | None],
+        vectors: dict[str, np.ndarray],
+    ) -> int:
         """Append items with their vectors (``global`` (n, D) required; others stored alongside).
         Returns the new generation."""
         n = len(ids)
@@ -167,12 +192,20 @@ class Catalog:
         faiss.write_index(index, str(tmp))
         os.replace(tmp, self.root / _index_file(gen))
         start = len(self)
-        rows = [(start + i, ids[i], images[i], json.dumps(attributes[i]),
-                 json.dumps(region_attributes[i]) if region_attributes[i] else None, gen) for i in range(n)]
+        rows = [
+            (
+                start + i,
+                ids[i],
+                images[i],
+                json.dumps(attributes[i]),
+                json.dumps(region_attributes[i]) if region_attributes[i] else None,
+                gen,
+            )
+            for i in range(n)
+        ]
         with sqlite3.connect(self.root / DB_FILE) as db:  # one transaction
             db.executemany("INSERT INTO items VALUES (?, ?, ?, ?, ?, ?)", rows)
-        meta = {**self.meta, "generation": gen, "count": start + n,
-                "index": type(index).__name__}
+        meta = {**self.meta, "generation": gen, "count": start + n, "index": type(index).__name__}
         _atomic_json(self.root / CATALOG_FILE, meta)  # the switch
         old_gen = self.generation
         self.meta, self.generation = meta, gen
@@ -211,10 +244,14 @@ class Catalog:
     def items(self) -> list[CatalogItem]:
         if self._items is None:
             with sqlite3.connect(self.root / DB_FILE) as db:
-                rows = db.execute("SELECT position, id, image, attributes, region_attributes FROM items "
-                                  "WHERE generation <= ? ORDER BY position", (self.generation,)).fetchall()
-            self._items = [CatalogItem(p, i, im, json.loads(a), json.loads(r) if r else None)
-                           for p, i, im, a, r in rows]
+                rows = db.execute(
+                    "SELECT position, id, image, attributes, region_attributes FROM items "
+                    "WHERE generation <= ? ORDER BY position",
+                    (self.generation,),
+                ).fetchall()
+            self._items = [
+                CatalogItem(p, i, im, json.loads(a), json.loads(r) if r else None) for p, i, im, a, r in rows
+            ]
         return self._items
 
     def prototypes(self) -> dict[str, np.ndarray]:

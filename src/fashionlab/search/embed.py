@@ -34,15 +34,20 @@ def embed_batch(model: AttrNet, x: torch.Tensor) -> dict[str, np.ndarray]:
         if attr not in model.attribute_names:
             continue
         a_src = model.attribute_index(attr)
-        boxes = out.boxes[:, a_src:a_src + 1].expand(-1, len(model.attributes), -1)
+        boxes = out.boxes[:, a_src : a_src + 1].expand(-1, len(model.attributes), -1)
         pooled = roi_align(out.conv5, boxes.to(out.conv5.dtype), model.cfg.roi_size)
         reps = torch.stack([head(pooled[:, a].flatten(1)) for a, head in enumerate(model.rep_heads)], 1)
         vec[f"region_{region}"] = F.normalize(reps.float(), dim=2)
     return {k: v.float().cpu().numpy() for k, v in vec.items()}
 
 
-def embed_batches(model: AttrNet, batches: Iterable[torch.Tensor], total: int | None = None,
-                  progress: bool = True, desc: str = "embedding") -> dict[str, np.ndarray]:
+def embed_batches(
+    model: AttrNet,
+    batches: Iterable[torch.Tensor],
+    total: int | None = None,
+    progress: bool = True,
+    desc: str = "embedding",
+) -> dict[str, np.ndarray]:
     parts: dict[str, list[np.ndarray]] = {}
     model.eval()
     device = next(model.parameters()).device
@@ -54,8 +59,9 @@ def embed_batches(model: AttrNet, batches: Iterable[torch.Tensor], total: int | 
     return {k: np.concatenate(v) for k, v in parts.items()}
 
 
-def prototypes(vectors: dict[str, np.ndarray], labels: np.ndarray, attributes: list[tuple[str, list[str]]]
-               ) -> dict[str, np.ndarray]:
+def prototypes(
+    vectors: dict[str, np.ndarray], labels: np.ndarray, attributes: list[tuple[str, list[str]]]
+) -> dict[str, np.ndarray]:
     """Per attribute, (n_values, dim) mean representation of the images having each value (normalised),
     for FashionSearchNet (``rep__ATTR``) and the baseline (``baseline__ATTR``). ``labels`` (N, A), -1
     unknown. A value with no image gets a zero prototype (and cannot be searched for)."""

@@ -35,8 +35,10 @@ class Searcher:
         self.model = model.eval()
         self.attributes = catalog.attributes
         if [n for n, _ in self.attributes] != model.attribute_names:
-            raise InputError("the model's attributes differ from the catalog's; use the model the catalog was "
-                             "built with", path=catalog.root)
+            raise InputError(
+                "the model's attributes differ from the catalog's; use the model the catalog was built with",
+                path=catalog.root,
+            )
         self.protos = catalog.prototypes()
         self.last_latency_ms = 0.0
 
@@ -51,11 +53,13 @@ class Searcher:
             a = names.index(name)
             values = self.attributes[a][1]
             if value not in values:
-                raise InputError(f"unknown value {value!r} for {name}; valid: {', '.join(values)}",
-                                 field=f"--set {name}")
+                raise InputError(
+                    f"unknown value {value!r} for {name}; valid: {', '.join(values)}", field=f"--set {name}"
+                )
             if not np.any(self.protos[f"rep__{name}"][values.index(value)]):
-                raise InputError(f"no training image had {name}={value}, so there is no prototype for it",
-                                 field="--set")
+                raise InputError(
+                    f"no training image had {name}={value}, so there is no prototype for it", field="--set"
+                )
             out.append((a, values.index(value)))
         return out
 
@@ -78,8 +82,16 @@ class Searcher:
             g = self.model.compress_reps(torch.from_numpy(reps[None]).to(next(self.model.parameters()).device))
         return g[0].cpu().numpy()
 
-    def query(self, vectors: dict[str, np.ndarray], changes: dict[str, str] | None = None, *, k: int = 10,
-              region: str | None = None, method: str = "fsn", rerank: int = 300) -> list[Hit]:
+    def query(
+        self,
+        vectors: dict[str, np.ndarray],
+        changes: dict[str, str] | None = None,
+        *,
+        k: int = 10,
+        region: str | None = None,
+        method: str = "fsn",
+        rerank: int = 300,
+    ) -> list[Hit]:
         """Search with one embedded query image (``vectors`` of :func:`embed_batch`, batch of 1 squeezed).
 
         ``changes`` is ``{attribute: wanted value}``; ``region="sleeves"`` applies them to that region
@@ -101,8 +113,9 @@ class Searcher:
             raise InputError(f"this catalog has no {region} region vectors", path=self.catalog.root)
         # keep the garment as it is globally, then re-rank candidates by how well their region matches
         t = time.perf_counter()
-        scores, idx = self.catalog.index().search(vectors["global"][None].astype(np.float32), min(rerank, len(
-            self.catalog)))
+        scores, idx = self.catalog.index().search(
+            vectors["global"][None].astype(np.float32), min(rerank, len(self.catalog))
+        )
         idx = idx[0][idx[0] >= 0]
         region_score = np.zeros(len(idx), np.float32)
         for a, v in ch:

@@ -10,8 +10,7 @@ from ..errors import InputError
 #: The manipulation targets, in the spirit of DeepFashion-Synthesis and Shopping100k.
 ATTRIBUTES: dict[str, tuple[str, ...]] = {
     "sleeve": ("sleeveless", "short", "elbow", "long"),
-    "color": ("black", "white", "grey", "red", "orange", "yellow", "green", "blue", "navy", "purple",
-              "pink", "brown"),
+    "color": ("black", "white", "grey", "red", "orange", "yellow", "green", "blue", "navy", "purple", "pink", "brown"),
     "pattern": ("solid", "horizontal_stripes", "vertical_stripes", "dots", "checks", "gradient"),
     "collar": ("crew", "v_neck", "shirt_collar", "turtleneck"),
     "fastening": ("none", "buttons", "zipper"),
@@ -31,7 +30,12 @@ REGION_ATTRIBUTES = ("color", "pattern")
 
 #: Mask bits of SynthFashion's region-mask PNGs.
 MASK_BITS: dict[str, int] = {
-    "person": 0, "garment": 1, "torso": 2, "left_sleeve": 3, "right_sleeve": 4, "collar": 5,
+    "person": 0,
+    "garment": 1,
+    "torso": 2,
+    "left_sleeve": 3,
+    "right_sleeve": 4,
+    "collar": 5,
     "fastening": 6,
 }
 
@@ -52,18 +56,39 @@ COLOR_RGB: dict[str, tuple[float, float, float]] = {
     "brown": (0.47, 0.27, 0.11),
 }
 
-SKIN_TONES = np.array([
-    (0.98, 0.85, 0.74), (0.94, 0.76, 0.62), (0.84, 0.63, 0.48), (0.70, 0.49, 0.34),
-    (0.55, 0.37, 0.25), (0.40, 0.27, 0.18),
-], dtype=np.float32)
-HAIR_COLORS = np.array([
-    (0.08, 0.06, 0.05), (0.25, 0.16, 0.09), (0.50, 0.33, 0.17), (0.83, 0.70, 0.45), (0.60, 0.22, 0.10),
-    (0.70, 0.70, 0.70),
-], dtype=np.float32)
-TROUSER_COLORS = np.array([
-    (0.12, 0.16, 0.30), (0.08, 0.08, 0.09), (0.35, 0.35, 0.37), (0.68, 0.60, 0.44), (0.33, 0.24, 0.16),
-    (0.26, 0.36, 0.52),
-], dtype=np.float32)
+SKIN_TONES = np.array(
+    [
+        (0.98, 0.85, 0.74),
+        (0.94, 0.76, 0.62),
+        (0.84, 0.63, 0.48),
+        (0.70, 0.49, 0.34),
+        (0.55, 0.37, 0.25),
+        (0.40, 0.27, 0.18),
+    ],
+    dtype=np.float32,
+)
+HAIR_COLORS = np.array(
+    [
+        (0.08, 0.06, 0.05),
+        (0.25, 0.16, 0.09),
+        (0.50, 0.33, 0.17),
+        (0.83, 0.70, 0.45),
+        (0.60, 0.22, 0.10),
+        (0.70, 0.70, 0.70),
+    ],
+    dtype=np.float32,
+)
+TROUSER_COLORS = np.array(
+    [
+        (0.12, 0.16, 0.30),
+        (0.08, 0.08, 0.09),
+        (0.35, 0.35, 0.37),
+        (0.68, 0.60, 0.44),
+        (0.33, 0.24, 0.16),
+        (0.26, 0.36, 0.52),
+    ],
+    dtype=np.float32,
+)
 SHOE_COLORS = np.array([(0.1, 0.1, 0.1), (0.92, 0.92, 0.92), (0.35, 0.2, 0.1)], dtype=np.float32)
 HAIR_STYLES = ("short", "long", "bun", "buzz")
 BACKGROUNDS = ("flat", "gradient", "texture")
@@ -80,8 +105,9 @@ def validate_attributes(attrs: dict[str, str], *, complete: bool = True, where: 
         if name not in ATTRIBUTES:
             raise InputError(f"unknown attribute {name!r}; valid: {', '.join(ATTRIBUTES)}", field=where)
         if value not in ATTRIBUTES[name]:
-            raise InputError(f"unknown value {value!r} for {name}; valid: {', '.join(ATTRIBUTES[name])}",
-                             field=f"{where}.{name}")
+            raise InputError(
+                f"unknown value {value!r} for {name}; valid: {', '.join(ATTRIBUTES[name])}", field=f"{where}.{name}"
+            )
     if complete:
         missing = [n for n in ATTRIBUTES if n not in attrs]
         if missing:

@@ -40,8 +40,8 @@ def stream(seed: int, which: int, *extra: int) -> np.random.Generator:
 class Identity:
     """The nuisance factors that make a person and a scene (everything but garment and pose)."""
 
-    height: float            # vertical body scale
-    width: float             # horizontal body scale
+    height: float  # vertical body scale
+    width: float  # horizontal body scale
     skin: tuple[float, float, float]
     hair_color: tuple[float, float, float]
     hair_style: str
@@ -58,9 +58,9 @@ class Identity:
     fold_angle: float
     fold_phase: float
     color_jitter: tuple[float, float, float]
-    hem: float               # garment length below the hips, body units
+    hem: float  # garment length below the hips, body units
     noise_sigma: float
-    noise_offset: int        # where this person's noise starts in the renderer's noise table
+    noise_offset: int  # where this person's noise starts in the renderer's noise table
     noise_stride: int
     texture: tuple[float, ...]  # 6x6 blotch grid of a textured background
 
@@ -126,9 +126,9 @@ class Pose:
     leg_left: float = 4.0
     knee_right: float = 0.0
     knee_left: float = 0.0
-    turn: float = 0.0        # -0.3 .. 0.3: face and body turned to the image's left (-) or right (+)
-    shift_x: float = 0.0     # fraction of the image width
-    shift_y: float = 0.0     # fraction of the image height
+    turn: float = 0.0  # -0.3 .. 0.3: face and body turned to the image's left (-) or right (+)
+    shift_x: float = 0.0  # fraction of the image width
+    shift_y: float = 0.0  # fraction of the image height
     scale: float = 1.0
 
     @classmethod
@@ -141,11 +141,18 @@ class Pose:
 
         arm_max = 40.0 if framing == "upper" else 26.0
         return cls(
-            arm_right=uni(4, arm_max), arm_left=uni(4, arm_max),
-            elbow_right=uni(-40, 45), elbow_left=uni(-40, 45),
-            leg_right=uni(0, 10), leg_left=uni(0, 10),
-            knee_right=uni(-6, 10), knee_left=uni(-6, 10),
-            turn=uni(-0.3, 0.3), shift_x=uni(-0.04, 0.04), shift_y=uni(-0.02, 0.02), scale=uni(0.95, 1.05),
+            arm_right=uni(4, arm_max),
+            arm_left=uni(4, arm_max),
+            elbow_right=uni(-40, 45),
+            elbow_left=uni(-40, 45),
+            leg_right=uni(0, 10),
+            leg_left=uni(0, 10),
+            knee_right=uni(-6, 10),
+            knee_left=uni(-6, 10),
+            turn=uni(-0.3, 0.3),
+            shift_x=uni(-0.04, 0.04),
+            shift_y=uni(-0.02, 0.02),
+            scale=uni(0.95, 1.05),
         )
 
     def to_dict(self) -> dict[str, float]:
@@ -166,24 +173,24 @@ class Skeleton:
     """Joint positions in pixels plus the camera (``unit`` pixels per body unit)."""
 
     unit: float
-    neck: np.ndarray          # (2,) x, y
-    center_shift: float       # body units: where the garment's centre line sits (turn)
+    neck: np.ndarray  # (2,) x, y
+    center_shift: float  # body units: where the garment's centre line sits (turn)
     head: np.ndarray
     head_rx: float
     head_ry: float
     nose: np.ndarray
-    eyes: np.ndarray          # (2, 2): right, left
-    ears: np.ndarray          # (2, 2): right, left
+    eyes: np.ndarray  # (2, 2): right, left
+    ears: np.ndarray  # (2, 2): right, left
     ear_visible: tuple[bool, bool]
-    shoulders: np.ndarray     # (2, 2): right (image left), left
+    shoulders: np.ndarray  # (2, 2): right (image left), left
     elbows: np.ndarray
     wrists: np.ndarray
     hips: np.ndarray
     knees: np.ndarray
     ankles: np.ndarray
-    hem_y: float              # pixels
-    shoulder_half: float      # body units
-    hip_half: float           # body units
+    hem_y: float  # pixels
+    shoulder_half: float  # body units
+    hip_half: float  # body units
 
     def px(self, bx: float, by: float) -> tuple[float, float]:
         """Body units (relative to the neck) to pixels."""
@@ -192,11 +199,29 @@ class Skeleton:
     def keypoints(self, height: int, width: int) -> np.ndarray:
         """(18, 2) keypoints in the order of ``fashionlab.data.format.KEYPOINT_NAMES``; -1 where the
         joint is outside the image or hidden."""
-        kps = np.array([
-            self.nose, self.neck, self.shoulders[0], self.elbows[0], self.wrists[0], self.shoulders[1],
-            self.elbows[1], self.wrists[1], self.hips[0], self.knees[0], self.ankles[0], self.hips[1],
-            self.knees[1], self.ankles[1], self.eyes[1], self.eyes[0], self.ears[1], self.ears[0],
-        ], dtype=np.float32)
+        kps = np.array(
+            [
+                self.nose,
+                self.neck,
+                self.shoulders[0],
+                self.elbows[0],
+                self.wrists[0],
+                self.shoulders[1],
+                self.elbows[1],
+                self.wrists[1],
+                self.hips[0],
+                self.knees[0],
+                self.ankles[0],
+                self.hips[1],
+                self.knees[1],
+                self.ankles[1],
+                self.eyes[1],
+                self.eyes[0],
+                self.ears[1],
+                self.ears[0],
+            ],
+            dtype=np.float32,
+        )
         visible = (kps[:, 0] >= 0) & (kps[:, 0] < width) & (kps[:, 1] >= 0) & (kps[:, 1] < height)
         visible[16] &= self.ear_visible[1]
         visible[17] &= self.ear_visible[0]
@@ -204,8 +229,9 @@ class Skeleton:
         return kps
 
 
-def _limb(start: np.ndarray, angle_deg: float, bend_deg: float, l1: float, l2: float, side: float
-          ) -> tuple[np.ndarray, np.ndarray]:
+def _limb(
+    start: np.ndarray, angle_deg: float, bend_deg: float, l1: float, l2: float, side: float
+) -> tuple[np.ndarray, np.ndarray]:
     a1 = np.deg2rad(angle_deg)
     a2 = np.deg2rad(angle_deg + bend_deg)
     mid = start + l1 * np.array([side * np.sin(a1), np.cos(a1)])
@@ -218,10 +244,10 @@ def build_skeleton(identity: Identity, pose: Pose, height: int, width: int, fram
     if framing not in FRAMINGS:
         raise InputError(f"unknown framing {framing!r}; valid: {', '.join(FRAMINGS)}", field="framing")
     hf, wf, turn = identity.height, identity.width, pose.turn
-    if framing == "upper":   # head to mid-thigh, like DeepFashion / shop images
+    if framing == "upper":  # head to mid-thigh, like DeepFashion / shop images
         unit = 1.55 * height * pose.scale / hf
         neck = np.array([0.5 * width + pose.shift_x * width, (0.27 + pose.shift_y) * height])
-    else:                    # head to feet, like Market-1501
+    else:  # head to feet, like Market-1501
         unit = 0.93 * height * pose.scale / hf
         neck = np.array([0.5 * width + pose.shift_x * width, (0.19 + pose.shift_y) * height])
     u = unit
@@ -247,14 +273,28 @@ def build_skeleton(identity: Identity, pose: Pose, height: int, width: int, fram
         knees.append(k)
         ankles.append(a)
     eye_dx, face_dx = 0.022 * wf, 0.035 * turn
-    eyes = np.stack([head + u * np.array([-eye_dx + face_dx, -0.006]),
-                     head + u * np.array([eye_dx + face_dx, -0.006])])
-    ears = np.stack([head + u * np.array([-0.058 + 0.015 * turn, 0.004]),
-                     head + u * np.array([0.058 + 0.015 * turn, 0.004])])
+    eyes = np.stack([head + u * np.array([-eye_dx + face_dx, -0.006]), head + u * np.array([eye_dx + face_dx, -0.006])])
+    ears = np.stack(
+        [head + u * np.array([-0.058 + 0.015 * turn, 0.004]), head + u * np.array([0.058 + 0.015 * turn, 0.004])]
+    )
     return Skeleton(
-        unit=u, neck=neck, center_shift=0.03 * turn, head=head, head_rx=0.058 * u, head_ry=0.07 * u,
-        nose=head + u * np.array([0.045 * turn, 0.014]), eyes=eyes, ears=ears,
-        ear_visible=(turn > -0.15, turn < 0.15), shoulders=shoulders, elbows=np.stack(elbows),
-        wrists=np.stack(wrists), hips=hips, knees=np.stack(knees), ankles=np.stack(ankles),
-        hem_y=float(neck[1] + (0.31 * hf + identity.hem) * u), shoulder_half=sh, hip_half=hh,
+        unit=u,
+        neck=neck,
+        center_shift=0.03 * turn,
+        head=head,
+        head_rx=0.058 * u,
+        head_ry=0.07 * u,
+        nose=head + u * np.array([0.045 * turn, 0.014]),
+        eyes=eyes,
+        ears=ears,
+        ear_visible=(turn > -0.15, turn < 0.15),
+        shoulders=shoulders,
+        elbows=np.stack(elbows),
+        wrists=np.stack(wrists),
+        hips=hips,
+        knees=np.stack(knees),
+        ankles=np.stack(ankles),
+        hem_y=float(neck[1] + (0.31 * hf + identity.hem) * u),
+        shoulder_half=sh,
+        hip_half=hh,
     )

@@ -33,15 +33,15 @@ from .render import render
 class SynthConfig:
     """Options of ``fashionlab data synth``."""
 
-    n: int = 20000                       # images (with pose pairs: people x poses_per_person)
-    size: tuple[int, int] = (128, 128)   # (height, width)
-    framing: str | None = None           # "upper" | "full"; default by aspect (full when taller than wide)
-    seed: int = 0                        # dataset seed: everything follows from it
+    n: int = 20000  # images (with pose pairs: people x poses_per_person)
+    size: tuple[int, int] = (128, 128)  # (height, width)
+    framing: str | None = None  # "upper" | "full"; default by aspect (full when taller than wide)
+    seed: int = 0  # dataset seed: everything follows from it
     split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)  # train / val / test
-    holdout: list[dict[str, str]] = field(default_factory=list)    # combinations never rendered in train
-    region_mix: float = 0.0              # share of sleeved garments whose sleeves get their own colour/pattern
-    poses_per_person: int = 1            # > 1 writes pose pairs (all ordered pairs of a person's poses)
-    workers: int = 0                     # processes (0: one per CPU core)
+    holdout: list[dict[str, str]] = field(default_factory=list)  # combinations never rendered in train
+    region_mix: float = 0.0  # share of sleeved garments whose sleeves get their own colour/pattern
+    poses_per_person: int = 1  # > 1 writes pose pairs (all ordered pairs of a person's poses)
+    workers: int = 0  # processes (0: one per CPU core)
     name: str = "synthfashion"
 
     def validate(self) -> None:
@@ -54,8 +54,9 @@ class SynthConfig:
             raise InputError(f"unknown framing {self.framing!r}; valid: {', '.join(FRAMINGS)}", field="framing")
         fr = self.split_fractions
         if len(fr) != 3 or any(f < 0 for f in fr) or abs(sum(fr) - 1) > 1e-6:
-            raise InputError(f"split fractions must be 3 non-negative numbers summing to 1, got {fr}",
-                             field="split_fractions")
+            raise InputError(
+                f"split fractions must be 3 non-negative numbers summing to 1, got {fr}", field="split_fractions"
+            )
         for combo in self.holdout:
             validate_attributes(combo, complete=False, where="holdout")
             if len(combo) < 1:
@@ -110,26 +111,37 @@ def _render_person(job: tuple[dict[str, Any], SynthConfig, str]) -> list[dict[st
     out = []
     for k in range(cfg.poses_per_person):
         pose = Pose.sample(plan["seed"], framing, variant=k)
-        r = render(plan["seed"], plan["attributes"], pose, size=cfg.size, framing=framing,
-                   regions=plan["regions"])
+        r = render(plan["seed"], plan["attributes"], pose, size=cfg.size, framing=framing, regions=plan["regions"])
         stem = f"{plan['person']:07d}" + (f"_{k}" if cfg.poses_per_person > 1 else "")
         save_png(Path(root) / "images" / f"{stem}.png", r.image)
         save_png(Path(root) / "masks" / f"{stem}.png", r.mask)
         kps = [[round(float(x), 2), round(float(y), 2)] for x, y in r.keypoints]
-        item = Item(id=stem, path=f"images/{stem}.png", split=plan["split"], attributes=plan["attributes"],
-                    keypoints=kps, mask=f"masks/{stem}.png",
-                    identity=f"p{plan['person']:07d}" if cfg.poses_per_person > 1 else None,
-                    region_attributes=plan["regions"] or None,
-                    extra={"seed": plan["seed"], "pose": pose.to_dict(), "framing": framing})
+        item = Item(
+            id=stem,
+            path=f"images/{stem}.png",
+            split=plan["split"],
+            attributes=plan["attributes"],
+            keypoints=kps,
+            mask=f"masks/{stem}.png",
+            identity=f"p{plan['person']:07d}" if cfg.poses_per_person > 1 else None,
+            region_attributes=plan["regions"] or None,
+            extra={"seed": plan["seed"], "pose": pose.to_dict(), "framing": framing},
+        )
         out.append(asdict(item))
     return out
 
 
 def synth_schema(cfg: SynthConfig) -> DatasetSchema:
     return DatasetSchema(
-        name=cfg.name, attributes=attribute_specs(), image_size=tuple(cfg.size),
-        annotations=Annotations(keypoints=True, masks=dict(MASK_BITS), identity=cfg.poses_per_person > 1,
-                                region_attributes=["sleeves"] if cfg.region_mix > 0 else []),
+        name=cfg.name,
+        attributes=attribute_specs(),
+        image_size=tuple(cfg.size),
+        annotations=Annotations(
+            keypoints=True,
+            masks=dict(MASK_BITS),
+            identity=cfg.poses_per_person > 1,
+            region_attributes=["sleeves"] if cfg.region_mix > 0 else [],
+        ),
         source={"generator": "fashionlab.synth", "config": {**asdict(cfg), "size": list(cfg.size)}},
     )
 

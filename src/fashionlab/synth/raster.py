@@ -21,21 +21,21 @@ import numpy as np
 from numba import njit
 
 # ---- shapes: shape[0] is the kind; shape[1] is an offset added to the signed distance
-SHAPE_CHAIN = 0.0     # [kind, offset, n_points(2|3), x0,y0,x1,y1,x2,y2, r1, r2, end_cut(px along chain; <0 none)]
-SHAPE_POLY = 1.0      # [kind, offset, n, x0, y0, ..., x7, y7]
-SHAPE_ELLIPSE = 2.0   # [kind, offset, cx, cy, rx, ry, max_y (<-1e8 none)]
-SHAPE_RING = 3.0      # [kind, offset, cx, cy, radius, half_thickness (<0: a disk of that radius)]
-SHAPE_BOX = 4.0       # [kind, offset, x0, y0, x1, y1]
+SHAPE_CHAIN = 0.0  # [kind, offset, n_points(2|3), x0,y0,x1,y1,x2,y2, r1, r2, end_cut(px along chain; <0 none)]
+SHAPE_POLY = 1.0  # [kind, offset, n, x0, y0, ..., x7, y7]
+SHAPE_ELLIPSE = 2.0  # [kind, offset, cx, cy, rx, ry, max_y (<-1e8 none)]
+SHAPE_RING = 3.0  # [kind, offset, cx, cy, radius, half_thickness (<0: a disk of that radius)]
+SHAPE_BOX = 4.0  # [kind, offset, x0, y0, x1, y1]
 SHAPE_SIZE = 20
 
 # ---- materials: mat[0] is the kind
-MAT_FLAT = 0.0        # [kind, r, g, b]
-MAT_CYLINDER = 1.0    # [kind, r, g, b, strength, gain]   shading across a chain
-MAT_TORSO = 2.0       # [kind, main rgb, sec rgb, pattern, unit, ox, oy, v_extent, half, fold_amp,
+MAT_FLAT = 0.0  # [kind, r, g, b]
+MAT_CYLINDER = 1.0  # [kind, r, g, b, strength, gain]   shading across a chain
+MAT_TORSO = 2.0  # [kind, main rgb, sec rgb, pattern, unit, ox, oy, v_extent, half, fold_amp,
 #                        fold_period, fold_angle, fold_phase, light_dx, gain]
-MAT_SLEEVE = 3.0      # [kind, main rgb, sec rgb, pattern, unit, r1_units, length_units, strength, gain]
-MAT_BANDS_Y = 4.0     # [kind, r, g, b, y0, period_px, depth]        (zipper teeth)
-MAT_RIBBED = 5.0      # [kind, r, g, b, period_px, depth, strength, gain]   (turtleneck)
+MAT_SLEEVE = 3.0  # [kind, main rgb, sec rgb, pattern, unit, r1_units, length_units, strength, gain]
+MAT_BANDS_Y = 4.0  # [kind, r, g, b, y0, period_px, depth]        (zipper teeth)
+MAT_RIBBED = 5.0  # [kind, r, g, b, period_px, depth, strength, gain]   (turtleneck)
 MAT_SIZE = 24
 
 PATTERNS = ("solid", "horizontal_stripes", "vertical_stripes", "dots", "checks", "gradient")
@@ -124,8 +124,20 @@ def _poly_sd(px, py, s, base, n):
 def draw_layers(image, label, support, boxes, shapes, clips, holes, materials, bits):
     """Draw every layer in order; ``boxes[i] = (y0, y1, x0, x1)``."""
     for i in range(boxes.shape[0]):
-        draw_layer(image, label, support, boxes[i, 0], boxes[i, 1], boxes[i, 2], boxes[i, 3], shapes[i],
-                   clips[i], holes[i], materials[i], bits[i])
+        draw_layer(
+            image,
+            label,
+            support,
+            boxes[i, 0],
+            boxes[i, 1],
+            boxes[i, 2],
+            boxes[i, 3],
+            shapes[i],
+            clips[i],
+            holes[i],
+            materials[i],
+            bits[i],
+        )
 
 
 @njit(cache=True)
@@ -145,7 +157,7 @@ def _shape_sd(px, py, shape):
             d2, a2, s2, l2 = _seg(px, py, shape[5], shape[6], shape[7], shape[8])
             sd2 = d2 - shape[10]
             if cut >= 0.0:
-                sd2 = max(sd2, a2 - (cut - l1), -a2 - shape[9])   # flat end; no bulge behind the joint
+                sd2 = max(sd2, a2 - (cut - l1), -a2 - shape[9])  # flat end; no bulge behind the joint
                 sd = max(sd, a1 - cut)
             if sd2 < sd:
                 sd = sd2
@@ -210,7 +222,7 @@ def draw_layer(image, label, support, y0, y1, x0, x1, shape, clip, hole, materia
                 uc = min(1.2, max(-1.2, u / half))
                 ca = math.cos(material[15])
                 sa = math.sin(material[15])
-                sh = (1.0 - 0.16 * uc * uc)
+                sh = 1.0 - 0.16 * uc * uc
                 sh *= 1.0 + material[13] * math.sin(2.0 * math.pi * (u * ca + v * sa) / material[14] + material[16])
                 sh *= (1.0 + material[17] * u / half) * material[18]
                 r = (r * (1.0 - m) + material[4] * m) * sh
@@ -323,7 +335,7 @@ def shape_extent(shape: Params) -> tuple[float, float, float, float]:
     pad = max(0.0, -offset)
     if kind in (SHAPE_CHAIN, SHAPE_POLY):
         n = int(v[2])
-        xs, ys = v[3:3 + 2 * n:2], v[4:4 + 2 * n:2]
+        xs, ys = v[3 : 3 + 2 * n : 2], v[4 : 4 + 2 * n : 2]
         r = (max(v[9], v[10]) if kind == SHAPE_CHAIN else 0.0) + pad
         return min(xs) - r, min(ys) - r, max(xs) + r, max(ys) + r
     if kind == SHAPE_ELLIPSE:
@@ -355,14 +367,15 @@ class Canvas:
         self._materials: list[Params] = []
         self._bits: list[int] = []
 
-    def draw(self, shape: Params, mat: Params, bits: int, clip: Params | None = None,
-             hole: Params | None = None) -> None:
+    def draw(
+        self, shape: Params, mat: Params, bits: int, clip: Params | None = None, hole: Params | None = None
+    ) -> None:
         """Queue one layer (drawn in queue order by :meth:`flush`), optionally intersected with a convex
         ``clip`` polygon and with a ``hole`` shape cut out of it."""
         x0, y0, x1, y1 = shape_extent(shape)
         if clip is not None:
             n = int(clip[0])
-            cx, cy = clip[1:1 + 2 * n:2], clip[2:2 + 2 * n:2]
+            cx, cy = clip[1 : 1 + 2 * n : 2], clip[2 : 2 + 2 * n : 2]
             x0, y0 = max(x0, min(cx)), max(y0, min(cy))
             x1, y1 = min(x1, max(cx)), min(y1, max(cy))
         iy0, iy1 = max(0, int(math.floor(y0 - 1.5))), min(self.h, int(math.ceil(y1 + 1.5)))
@@ -380,9 +393,17 @@ class Canvas:
         """Rasterise the queued layers."""
         if not self._boxes:
             return
-        draw_layers(self.image, self.label, self.support, np.array(self._boxes, np.int64),
-                    np.array(self._shapes), np.array(self._clips), np.array(self._holes), np.array(self._materials),
-                    np.array(self._bits, np.uint8))
+        draw_layers(
+            self.image,
+            self.label,
+            self.support,
+            np.array(self._boxes, np.int64),
+            np.array(self._shapes),
+            np.array(self._clips),
+            np.array(self._holes),
+            np.array(self._materials),
+            np.array(self._bits, np.uint8),
+        )
         self._boxes, self._shapes, self._clips, self._holes, self._materials, self._bits = [], [], [], [], [], []
 
 

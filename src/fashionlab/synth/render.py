@@ -59,10 +59,10 @@ class Rendering:
     """A rendered figure. ``mask`` holds the annotation region bits (see ``MASK_BITS``), ``support``
     the exact bits of every region that contributes to a pixel (for ground-truth checks)."""
 
-    image: np.ndarray          # (H, W, 3) uint8
-    mask: np.ndarray           # (H, W) uint8 region bits (top layer with >= 50% coverage)
-    support: np.ndarray        # (H, W) uint8 region bits (any visible contribution)
-    keypoints: np.ndarray      # (18, 2) float32 x, y; -1 where not visible
+    image: np.ndarray  # (H, W, 3) uint8
+    mask: np.ndarray  # (H, W) uint8 region bits (top layer with >= 50% coverage)
+    support: np.ndarray  # (H, W) uint8 region bits (any visible contribution)
+    keypoints: np.ndarray  # (18, 2) float32 x, y; -1 where not visible
     attributes: dict[str, str]
     regions: dict[str, dict[str, str]] = field(default_factory=dict)
     pose: Pose = field(default_factory=Pose)
@@ -94,8 +94,15 @@ def garment_colors(base: str, jitter: tuple[float, float, float]) -> tuple[tuple
 class _Scene:
     """One render in progress: identity, skeleton, canvas, and the layer-drawing steps."""
 
-    def __init__(self, seed: int, attrs: dict[str, str], regions: dict[str, dict[str, str]], pose: Pose,
-                 size: tuple[int, int], framing: str):
+    def __init__(
+        self,
+        seed: int,
+        attrs: dict[str, str],
+        regions: dict[str, dict[str, str]],
+        pose: Pose,
+        size: tuple[int, int],
+        framing: str,
+    ):
         self.h, self.w = size
         self.attrs = attrs
         self.ident = Identity.sample(seed)
@@ -124,38 +131,65 @@ class _Scene:
         idn = self.ident
         kind = ("flat", "gradient", "texture").index(idn.background)
         grid = np.array(idn.texture).reshape(6, 6)
-        fill_background(self.canvas.image, kind, np.array(idn.bg_color1), np.array(idn.bg_color2),
-                        idn.bg_angle, grid)
+        fill_background(self.canvas.image, kind, np.array(idn.bg_color1), np.array(idn.bg_color2), idn.bg_angle, grid)
 
     # ---------------------------------------------------------------- figure parts
     def trousers(self) -> None:
         sk, u, idn = self.sk, self.u, self.ident
         hip_y = sk.hips[0][1]
-        pelvis = [(sk.hips[0][0] - 0.045 * u, hip_y - 0.03 * u), (sk.hips[1][0] + 0.045 * u, hip_y - 0.03 * u),
-                  (sk.hips[1][0] + 0.05 * u, hip_y + 0.07 * u), (sk.hips[0][0] - 0.05 * u, hip_y + 0.07 * u)]
+        pelvis = [
+            (sk.hips[0][0] - 0.045 * u, hip_y - 0.03 * u),
+            (sk.hips[1][0] + 0.045 * u, hip_y - 0.03 * u),
+            (sk.hips[1][0] + 0.05 * u, hip_y + 0.07 * u),
+            (sk.hips[0][0] - 0.05 * u, hip_y + 0.07 * u),
+        ]
         self.canvas.draw(polygon(pelvis), flat(self.lit(idn.trouser)), B_PERSON)
         for i in range(2):
-            self.canvas.draw(chain([sk.hips[i], sk.knees[i], sk.ankles[i]], 0.052 * idn.width * u,
-                                   0.043 * idn.width * u), self.cylinder(idn.trouser), B_PERSON)
+            self.canvas.draw(
+                chain([sk.hips[i], sk.knees[i], sk.ankles[i]], 0.052 * idn.width * u, 0.043 * idn.width * u),
+                self.cylinder(idn.trouser),
+                B_PERSON,
+            )
             ax, ay = sk.ankles[i]
             side = -1 if i == 0 else 1
-            self.canvas.draw(ellipse(ax + side * 0.012 * u, ay + 0.02 * u, 0.045 * u, 0.022 * u),
-                             flat(self.lit(idn.shoe)), B_PERSON)
+            self.canvas.draw(
+                ellipse(ax + side * 0.012 * u, ay + 0.02 * u, 0.045 * u, 0.022 * u), flat(self.lit(idn.shoe)), B_PERSON
+            )
 
     def torso_polygon(self) -> np.ndarray:
         sk, u = self.sk, self.u
         sh, hh = sk.shoulder_half, sk.hip_half
         hem = (sk.hem_y - sk.neck[1]) / u
-        pts = [(-(sh + 0.014), 0.02), (-sh * 0.32, -0.006), (sh * 0.32, -0.006), (sh + 0.014, 0.02),
-               (hh + 0.032, hem), (-(hh + 0.032), hem)]
+        pts = [
+            (-(sh + 0.014), 0.02),
+            (-sh * 0.32, -0.006),
+            (sh * 0.32, -0.006),
+            (sh + 0.014, 0.02),
+            (hh + 0.032, hem),
+            (-(hh + 0.032), hem),
+        ]
         return np.array([sk.px(x, y) for x, y in pts])
 
     def torso(self, hole: list | None) -> None:
         sk, u, idn = self.sk, self.u, self.ident
         main, sec = self.torso_color
-        mat = material(MAT_TORSO, *main, *sec, self.torso_pattern, u, sk.neck[0] + sk.center_shift * u,
-                       sk.neck[1], (sk.hem_y - sk.neck[1]) / u, sk.hip_half + 0.03, idn.fold_amp,
-                       idn.fold_period, idn.fold_angle, idn.fold_phase, idn.light_dx, self.gain)
+        mat = material(
+            MAT_TORSO,
+            *main,
+            *sec,
+            self.torso_pattern,
+            u,
+            sk.neck[0] + sk.center_shift * u,
+            sk.neck[1],
+            (sk.hem_y - sk.neck[1]) / u,
+            sk.hip_half + 0.03,
+            idn.fold_amp,
+            idn.fold_period,
+            idn.fold_angle,
+            idn.fold_phase,
+            idn.light_dx,
+            self.gain,
+        )
         self.canvas.draw(polygon(self.torso_polygon()), mat, B_PERSON | B_GARMENT | B_TORSO, hole=hole)
 
     def fastening(self, hole: list | None) -> None:
@@ -177,8 +211,9 @@ class _Scene:
         else:  # zipper: a silver track with teeth and a pull tab
             half = 0.0095 * u
             metal = (0.25, 0.25, 0.27) if luminance(main) > 0.45 else (0.80, 0.80, 0.84)
-            self.canvas.draw(box(cx - half, y0, cx + half, y1),
-                             material(MAT_BANDS_Y, *metal, y0, 0.014 * u, 0.28), bits, hole=hole)
+            self.canvas.draw(
+                box(cx - half, y0, cx + half, y1), material(MAT_BANDS_Y, *metal, y0, 0.014 * u, 0.28), bits, hole=hole
+            )
             tw, th, ty = 0.011 * u, 0.026 * u, y0 + 0.02 * u
             self.canvas.draw(box(cx - tw, ty - th, cx + tw, ty + th), flat([c * 0.8 for c in metal]), bits, hole=hole)
 
@@ -222,14 +257,21 @@ class _Scene:
         elif kind == "shirt_collar":
             flap_col = self.lit([0.55 * c + 0.45 * w for c, w in zip(main, (0.97, 0.97, 0.95), strict=True)])
             for side in (-1.0, 1.0):
-                flap = [(cx + side * 0.004 * u, ny + 0.062 * u), (cx + side * 0.040 * u, ny - 0.024 * u),
-                        (cx + side * 0.066 * u, ny + 0.004 * u), (cx + side * 0.050 * u, ny + 0.060 * u)]
+                flap = [
+                    (cx + side * 0.004 * u, ny + 0.062 * u),
+                    (cx + side * 0.040 * u, ny - 0.024 * u),
+                    (cx + side * 0.066 * u, ny + 0.004 * u),
+                    (cx + side * 0.050 * u, ny + 0.060 * u),
+                ]
                 self.canvas.draw(polygon(flap, offset=-0.004 * u), flat([c * 0.6 for c in flap_col]), bits)
                 self.canvas.draw(polygon(flap, offset=0.002 * u), flat(flap_col), bits)
         else:  # turtleneck: a ribbed tube over the neck
             r = 0.04 * self.ident.width * u
-            self.canvas.draw(chain([(cx, ny - 0.045 * u), (cx, ny + 0.012 * u)], r),
-                             material(MAT_RIBBED, *main, 0.016 * u, 0.12, 0.2, self.gain), bits)
+            self.canvas.draw(
+                chain([(cx, ny - 0.045 * u), (cx, ny + 0.012 * u)], r),
+                material(MAT_RIBBED, *main, 0.016 * u, 0.12, 0.2, self.gain),
+                bits,
+            )
 
     def sleeve(self, i: int) -> None:
         length = self.attrs["sleeve"]
@@ -249,8 +291,11 @@ class _Scene:
     def arms_and_sleeves(self) -> None:
         sk, u, idn = self.sk, self.u, self.ident
         for i in range(2):
-            self.canvas.draw(chain([sk.shoulders[i], sk.elbows[i], sk.wrists[i]], 0.030 * idn.width * u,
-                                   0.025 * idn.width * u), self.cylinder(idn.skin), B_PERSON)
+            self.canvas.draw(
+                chain([sk.shoulders[i], sk.elbows[i], sk.wrists[i]], 0.030 * idn.width * u, 0.025 * idn.width * u),
+                self.cylinder(idn.skin),
+                B_PERSON,
+            )
         for i in range(2):
             self.sleeve(i)
         hand = flat(self.lit(idn.skin))
@@ -262,8 +307,13 @@ class _Scene:
 
     def neck(self) -> None:
         sk, u = self.sk, self.u
-        self.canvas.draw(chain([(sk.neck[0], sk.neck[1] - 0.05 * u), (sk.neck[0], sk.neck[1] + 0.02 * u)],
-                               0.03 * self.ident.width * u), flat(self.lit(self.ident.skin, 0.95)), B_PERSON)
+        self.canvas.draw(
+            chain(
+                [(sk.neck[0], sk.neck[1] - 0.05 * u), (sk.neck[0], sk.neck[1] + 0.02 * u)], 0.03 * self.ident.width * u
+            ),
+            flat(self.lit(self.ident.skin, 0.95)),
+            B_PERSON,
+        )
 
     def hair_back(self) -> None:
         if self.ident.hair_style != "long":
@@ -272,8 +322,11 @@ class _Scene:
         hx, hy = sk.head
         col = flat(self.lit(self.ident.hair_color))
         for side in (-1.0, 1.0):
-            self.canvas.draw(chain([(hx + side * 0.045 * u, hy - 0.02 * u), (hx + side * 0.055 * u, hy + 0.10 * u)],
-                                   0.024 * u), col, B_PERSON)
+            self.canvas.draw(
+                chain([(hx + side * 0.045 * u, hy - 0.02 * u), (hx + side * 0.055 * u, hy + 0.10 * u)], 0.024 * u),
+                col,
+                B_PERSON,
+            )
 
     def head(self) -> None:
         sk, u, idn = self.sk, self.u, self.ident
@@ -292,16 +345,30 @@ class _Scene:
     def finish(self, noise: bool) -> Rendering:
         self.canvas.flush()
         idn = self.ident
-        out = finish_image(self.canvas.image, NOISE_TABLE, idn.noise_offset, idn.noise_stride,
-                           idn.noise_sigma if noise else 0.0)
-        return Rendering(image=out, mask=self.canvas.label, support=self.canvas.support,
-                         keypoints=self.sk.keypoints(self.h, self.w), attributes=dict(self.attrs),
-                         pose=self.pose, seed=self.seed)
+        out = finish_image(
+            self.canvas.image, NOISE_TABLE, idn.noise_offset, idn.noise_stride, idn.noise_sigma if noise else 0.0
+        )
+        return Rendering(
+            image=out,
+            mask=self.canvas.label,
+            support=self.canvas.support,
+            keypoints=self.sk.keypoints(self.h, self.w),
+            attributes=dict(self.attrs),
+            pose=self.pose,
+            seed=self.seed,
+        )
 
 
-def render(seed: int, attributes: dict[str, str], pose: Pose | None = None, *, size: int | tuple[int, int] = 128,
-           framing: str | None = None, regions: dict[str, dict[str, str]] | None = None,
-           noise: bool = True) -> Rendering:
+def render(
+    seed: int,
+    attributes: dict[str, str],
+    pose: Pose | None = None,
+    *,
+    size: int | tuple[int, int] = 128,
+    framing: str | None = None,
+    regions: dict[str, dict[str, str]] | None = None,
+    noise: bool = True,
+) -> Rendering:
     """Render one SynthFashion image.
 
     Args:
@@ -322,12 +389,10 @@ def render(seed: int, attributes: dict[str, str], pose: Pose | None = None, *, s
     regions = {k: dict(v) for k, v in (regions or {}).items()}
     for region, vals in regions.items():
         if region != "sleeves":
-            raise InputError(f"per-region values are supported for 'sleeves' only, got {region!r}",
-                             field="regions")
+            raise InputError(f"per-region values are supported for 'sleeves' only, got {region!r}", field="regions")
         bad = set(vals) - {"color", "pattern"}
         if bad:
-            raise InputError(f"sleeves may override color and pattern only, got {sorted(bad)}",
-                             field="regions.sleeves")
+            raise InputError(f"sleeves may override color and pattern only, got {sorted(bad)}", field="regions.sleeves")
         validate_attributes(vals, complete=False, where="regions.sleeves")
     framing = framing or ("full" if h > w else "upper")
     if framing not in FRAMINGS:

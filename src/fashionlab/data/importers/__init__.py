@@ -40,7 +40,6 @@ def run_import(kind: str, src: str | Path, out: str | Path, **options: Any) -> P
     if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
         bad = sorted(k for k in options if k not in params or k in ("src", "out"))
         if bad:
-            raise InputError(f"the {kind} importer has no option(s) {', '.join(bad)}; its options: "
-                             f"{', '.join(valid)}")
+            raise InputError(f"the {kind} importer has no option(s) {', '.join(bad)}; its options: {', '.join(valid)}")
     options = {k: v for k, v in options.items() if v is not None}
     return fn(src, Path(out), **options)

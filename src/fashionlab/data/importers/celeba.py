@@ -33,8 +33,13 @@ _IMAGE_HEADERS = {"image_id", "image", "file", "filename", "file_name", "name"}
 
 @IMPORTERS.register("celeba")
 def import_celeba(
-    src: Path, out: Path, *, attributes: Sequence[str] | None = None, images_dir: str | Path | None = None,
-    copy_images: bool = False, skip_missing: bool = False,
+    src: Path,
+    out: Path,
+    *,
+    attributes: Sequence[str] | None = None,
+    images_dir: str | Path | None = None,
+    copy_images: bool = False,
+    skip_missing: bool = False,
 ) -> Path:
     """CelebA: the 40 binary face attributes (no/yes) and the official train/val/test split.
 
@@ -70,8 +75,7 @@ def import_celeba(
         kept = [a if a in index else lower.get(a.lower(), a) for a in kept]
         unknown = [a for a in kept if a not in index]
         if unknown:
-            raise InputError(f"unknown CelebA attribute(s) {unknown}; valid: {', '.join(names)}",
-                             field="attributes")
+            raise InputError(f"unknown CelebA attribute(s) {unknown}; valid: {', '.join(names)}", field="attributes")
         if len(set(kept)) != len(kept):
             raise InputError(f"attribute(s) given twice: {kept}", field="attributes")
     cols = [index[a] for a in kept]
@@ -81,8 +85,7 @@ def import_celeba(
         expect_tokens(tokens, 2, part_path, line, "values (file name, 0/1/2)")
         split = PARTITIONS.get(tokens[1])
         if split is None:
-            raise InputError(f"bad partition {tokens[1]!r}: expected 0 (train), 1 (val) or 2 (test)",
-                             part_path, line)
+            raise InputError(f"bad partition {tokens[1]!r}: expected 0 (train), 1 (val) or 2 (test)", part_path, line)
         splits[tokens[0]] = split
 
     problems = Problems(f"{attr_path} (images without a split)")
@@ -101,8 +104,12 @@ def import_celeba(
         if name not in splits:
             problems.add(InputError(f"image {name!r} has no row in {part_path.name}", attr_path, line))
             continue
-        item = Item(id=name, path=name, split=splits[name],
-                    attributes={a: VALUES[labels[c]] for a, c in zip(kept, cols, strict=True)})
+        item = Item(
+            id=name,
+            path=name,
+            split=splits[name],
+            attributes={a: VALUES[labels[c]] for a, c in zip(kept, cols, strict=True)},
+        )
         staged.append(Staged(item, attr_path, line))
     problems.raise_if_any()
 
@@ -110,10 +117,20 @@ def import_celeba(
     total = len(staged)
     staged = check_images(staged, root, skip_missing)
     schema = DatasetSchema(
-        name=src.resolve().name, attributes=[AttributeSpec(a, ["no", "yes"]) for a in kept],
-        source={**source_info("celeba", src, attributes=attributes, images_dir=images_dir,
-                              copy_images=copy_images, skip_missing=skip_missing),
-                "items": len(staged), "skipped_missing": total - len(staged)},
+        name=src.resolve().name,
+        attributes=[AttributeSpec(a, ["no", "yes"]) for a in kept],
+        source={
+            **source_info(
+                "celeba",
+                src,
+                attributes=attributes,
+                images_dir=images_dir,
+                copy_images=copy_images,
+                skip_missing=skip_missing,
+            ),
+            "items": len(staged),
+            "skipped_missing": total - len(staged),
+        },
     )
     with DatasetWriter(out, schema) as w:
         if copy_images:

@@ -26,9 +26,14 @@ MISSING_SHOWN = 20
 MAX_PROBLEMS = 200
 
 SPLIT_ALIASES = {
-    "train": "train", "training": "train",
-    "val": "val", "valid": "val", "validation": "val", "dev": "val",
-    "test": "test", "testing": "test",
+    "train": "train",
+    "training": "train",
+    "val": "val",
+    "valid": "val",
+    "validation": "val",
+    "dev": "val",
+    "test": "test",
+    "testing": "test",
 }
 
 
@@ -42,9 +47,11 @@ class MissingImagesError(ProblemList):
     def __init__(self, problems: list[InputError], root: Path):
         super().__init__(problems, "images")
         shown = "\n".join(f"  - {p}" for p in problems[:MISSING_SHOWN])
-        more = (f"\n  ... and {len(problems) - MISSING_SHOWN} more" if len(problems) > MISSING_SHOWN else "")
-        self.args = (f"{len(problems)} image file(s) not found under {root} (pass skip_missing=True, "
-                     f"--skip-missing, to drop those items):\n{shown}{more}",)
+        more = f"\n  ... and {len(problems) - MISSING_SHOWN} more" if len(problems) > MISSING_SHOWN else ""
+        self.args = (
+            f"{len(problems)} image file(s) not found under {root} (pass skip_missing=True, "
+            f"--skip-missing, to drop those items):\n{shown}{more}",
+        )
 
     def __str__(self) -> str:
         return self.args[0]
@@ -62,11 +69,11 @@ def prepare(src: str | Path, out: str | Path) -> tuple[Path, Path]:
         raise InputError("expected a folder (the dataset as you have it)", path=src)
     s, o = src.resolve(), out.resolve()
     if o == s or s in o.parents:
-        raise InputError("the output folder is inside the source folder; importers never write into SRC",
-                         path=out)
+        raise InputError("the output folder is inside the source folder; importers never write into SRC", path=out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise OutputExistsError(f"{out} already exists and is not empty; "
-                                "choose a new --out (fashionlab never overwrites a dataset)")
+        raise OutputExistsError(
+            f"{out} already exists and is not empty; choose a new --out (fashionlab never overwrites a dataset)"
+        )
     return src, out
 
 
@@ -94,8 +101,9 @@ def check_relative(rel: str, path: Path, line: int) -> str:
         raise InputError("empty image path", path=path, line=line)
     p = Path(rel)
     if p.is_absolute() or ".." in p.parts:
-        raise InputError(f"image path {rel!r} must be relative to the image folder and not contain '..'",
-                         path=path, line=line)
+        raise InputError(
+            f"image path {rel!r} must be relative to the image folder and not contain '..'", path=path, line=line
+        )
     return p.as_posix()
 
 
@@ -199,8 +207,12 @@ class ListFile:
                 yield lineno, tokens
         self.rows = n
         if self.count is not None and n != self.count:
-            raise InputError(f"line 1 says {self.count} rows but the file has {n} (expected {self.count}, "
-                             f"found {n}): is the file truncated or edited?", self.path, 1)
+            raise InputError(
+                f"line 1 says {self.count} rows but the file has {n} (expected {self.count}, "
+                f"found {n}): is the file truncated or edited?",
+                self.path,
+                1,
+            )
 
 
 def expect_tokens(tokens: list[str], n: int, path: Path, line: int, what: str = "values") -> None:
@@ -271,8 +283,9 @@ def read_csv(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
                 line = start + 1
                 start = reader.line_num
                 if len(row) != len(header):
-                    raise InputError(f"expected {len(header)} columns ({', '.join(header)}), "
-                                     f"found {len(row)}", path, line)
+                    raise InputError(
+                        f"expected {len(header)} columns ({', '.join(header)}), found {len(row)}", path, line
+                    )
                 rows.append((line, [c.strip() for c in row]))
     except csv.Error as e:
         raise InputError(f"malformed CSV ({e})", path, reader.line_num) from None
@@ -306,11 +319,16 @@ def check_images(staged: list[Staged], root: Path, skip_missing: bool) -> list[S
         else:
             missing.append(s)
     if missing and not skip_missing:
-        raise MissingImagesError([InputError(f"image not found: {root / s.item.path}", s.path, s.line)
-                                  for s in missing], root)
+        raise MissingImagesError(
+            [InputError(f"image not found: {root / s.item.path}", s.path, s.line) for s in missing], root
+        )
     if missing:
-        warnings.warn(f"skipped {len(missing)} item(s) whose image is missing under {root} "
-                      f"(first: {root / missing[0].item.path})", SkippedItemsWarning, stacklevel=3)
+        warnings.warn(
+            f"skipped {len(missing)} item(s) whose image is missing under {root} "
+            f"(first: {root / missing[0].item.path})",
+            SkippedItemsWarning,
+            stacklevel=3,
+        )
     return kept
 
 
@@ -331,11 +349,14 @@ def check_fractions(fractions: Sequence[float]) -> tuple[float, float, float]:
     try:
         fr = tuple(float(f) for f in fractions)
     except (TypeError, ValueError):
-        raise InputError(f"expected three numbers (train, val, test), got {fractions!r}",
-                         field="split_fractions") from None
+        raise InputError(
+            f"expected three numbers (train, val, test), got {fractions!r}", field="split_fractions"
+        ) from None
     if len(fr) != 3 or any(f < 0 for f in fr) or sum(fr) <= 0:
-        raise InputError(f"expected three non-negative numbers (train, val, test) with a positive sum, "
-                         f"got {fractions!r}", field="split_fractions")
+        raise InputError(
+            f"expected three non-negative numbers (train, val, test) with a positive sum, got {fractions!r}",
+            field="split_fractions",
+        )
     total = sum(fr)
     return fr[0] / total, fr[1] / total, fr[2] / total
 

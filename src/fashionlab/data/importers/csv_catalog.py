@@ -58,8 +58,9 @@ def _read_table(path: Path, attributes: Sequence[str] | None) -> Table:
     if attributes is not None:
         unknown = [a for a in attributes if a not in cols.values()]
         if unknown:
-            raise InputError(f"unknown attribute(s) {unknown}; the CSV has: {', '.join(cols.values())}",
-                             field="attributes")
+            raise InputError(
+                f"unknown attribute(s) {unknown}; the CSV has: {', '.join(cols.values())}", field="attributes"
+            )
         cols = {i: h for i, h in cols.items() if h in attributes}
     i_split, i_id = seen.get("split"), seen.get("id")
     out = []
@@ -89,23 +90,36 @@ def _value_sets(table: Table, value_names: Mapping[str, Sequence[str]]) -> dict[
         if a in value_names:
             vals = [str(v) for v in value_names[a]]
             if not vals or len(set(vals)) != len(vals) or any(_is_unknown(v) for v in vals):
-                raise InputError(f"value_names[{a!r}] must be distinct non-empty names other than 'unknown', "
-                                 f"got {vals}", field="value_names")
+                raise InputError(
+                    f"value_names[{a!r}] must be distinct non-empty names other than 'unknown', got {vals}",
+                    field="value_names",
+                )
             out[a] = vals
             continue
         seen = {row[4][a] for row in table.rows} - {""}
         seen = {v for v in seen if v.lower() != UNKNOWN}
         if not seen:
-            raise InputError(f"column {a!r} has no values other than unknown (drop it or label some rows)",
-                             table.path, field=a)
+            raise InputError(
+                f"column {a!r} has no values other than unknown (drop it or label some rows)", table.path, field=a
+            )
         numeric = all(_INT.match(v) for v in seen)
         out[a] = sorted(seen, key=(lambda v: (int(v), v)) if numeric else None)
     return out
 
 
-def _build(kind: str, src: Path, out: Path, table: Table, root: Path,
-           value_names: Mapping[str, Sequence[str]], split_fractions: Sequence[float], seed: int,
-           copy_images: bool, skip_missing: bool, options: dict) -> Path:
+def _build(
+    kind: str,
+    src: Path,
+    out: Path,
+    table: Table,
+    root: Path,
+    value_names: Mapping[str, Sequence[str]],
+    split_fractions: Sequence[float],
+    seed: int,
+    copy_images: bool,
+    skip_missing: bool,
+    options: dict,
+) -> Path:
     values = _value_sets(table, value_names)
     splits = None
     if any(r[3] is None for r in table.rows):
@@ -120,22 +134,37 @@ def _build(kind: str, src: Path, out: Path, table: Table, root: Path,
             elif a in value_names and _INT.match(cell):
                 k = int(cell)
                 if not 0 <= k < len(values[a]):
-                    raise InputError(f"value index {k} is out of range: {a!r} has {len(values[a])} values "
-                                     f"(0-based: {', '.join(values[a])})", table.path, line, field=a)
+                    raise InputError(
+                        f"value index {k} is out of range: {a!r} has {len(values[a])} values "
+                        f"(0-based: {', '.join(values[a])})",
+                        table.path,
+                        line,
+                        field=a,
+                    )
                 attrs[a] = values[a][k]
             elif cell in values[a]:
                 attrs[a] = cell
             else:
-                raise InputError(f"bad value {cell!r}: expected one of {', '.join(values[a])}, an index "
-                                 f"0..{len(values[a]) - 1} or empty/unknown", table.path, line, field=a)
+                raise InputError(
+                    f"bad value {cell!r}: expected one of {', '.join(values[a])}, an index "
+                    f"0..{len(values[a]) - 1} or empty/unknown",
+                    table.path,
+                    line,
+                    field=a,
+                )
         item = Item(id=ident, path=image, split=split or splits[ident], attributes=attrs)
         staged.append(Staged(item, table.path, line))
     total = len(staged)
     staged = check_images(staged, root, skip_missing)
     schema = DatasetSchema(
-        name=src.resolve().name, attributes=[AttributeSpec(a, values[a]) for a in table.attributes],
-        source={**source_info(kind, src, **options), "items": len(staged),
-                "skipped_missing": total - len(staged), "split_generated": splits is not None},
+        name=src.resolve().name,
+        attributes=[AttributeSpec(a, values[a]) for a in table.attributes],
+        source={
+            **source_info(kind, src, **options),
+            "items": len(staged),
+            "skipped_missing": total - len(staged),
+            "split_generated": splits is not None,
+        },
     )
     with DatasetWriter(out, schema) as w:
         if copy_images:
@@ -152,20 +181,28 @@ def _check_value_names(value_names: Mapping[str, Sequence[str]] | None, table: T
     value_names = dict(value_names or {})
     unknown = [a for a in value_names if a not in table.attributes]
     if unknown:
-        raise InputError(f"value_names names unknown column(s) {unknown}; attribute columns: "
-                         f"{', '.join(table.attributes)}", field="value_names")
+        raise InputError(
+            f"value_names names unknown column(s) {unknown}; attribute columns: {', '.join(table.attributes)}",
+            field="value_names",
+        )
     for a, v in value_names.items():
         if isinstance(v, str) or not isinstance(v, Sequence):
-            raise InputError(f"value_names[{a!r}] must be a list of value names, got {v!r}",
-                             field="value_names")
+            raise InputError(f"value_names[{a!r}] must be a list of value names, got {v!r}", field="value_names")
     return value_names
 
 
 @IMPORTERS.register("csv")
 def import_csv(
-    src: Path, out: Path, *, csv_path: str | Path | None = None, images_dir: str | Path | None = None,
-    attributes: Sequence[str] | None = None, split_fractions: Sequence[float] = (0.8, 0.1, 0.1),
-    seed: int = 0, copy_images: bool = False, skip_missing: bool = False,
+    src: Path,
+    out: Path,
+    *,
+    csv_path: str | Path | None = None,
+    images_dir: str | Path | None = None,
+    attributes: Sequence[str] | None = None,
+    split_fractions: Sequence[float] = (0.8, 0.1, 0.1),
+    seed: int = 0,
+    copy_images: bool = False,
+    skip_missing: bool = False,
 ) -> Path:
     """Your own catalog: a folder of images and a CSV (image column first, then attribute columns).
 
@@ -186,18 +223,43 @@ def import_csv(
     path = resolve_under(src, csv_path, "attributes.csv")
     table = _read_table(path, attributes)
     root = resolve_under(src, images_dir, ".")
-    return _build("csv", src, out, table, root, {}, split_fractions, seed, copy_images, skip_missing,
-                  dict(csv_path=csv_path, images_dir=images_dir, attributes=attributes,
-                       split_fractions=split_fractions, seed=seed, copy_images=copy_images,
-                       skip_missing=skip_missing))
+    return _build(
+        "csv",
+        src,
+        out,
+        table,
+        root,
+        {},
+        split_fractions,
+        seed,
+        copy_images,
+        skip_missing,
+        dict(
+            csv_path=csv_path,
+            images_dir=images_dir,
+            attributes=attributes,
+            split_fractions=split_fractions,
+            seed=seed,
+            copy_images=copy_images,
+            skip_missing=skip_missing,
+        ),
+    )
 
 
 @IMPORTERS.register("deepfashion-synthesis")
 def import_deepfashion_synthesis(
-    src: Path, out: Path, *, csv_name: str = "labels.csv", csv_path: str | Path | None = None,
-    images_dir: str | Path | None = None, value_names: Mapping[str, Sequence[str]] | None = None,
-    attributes: Sequence[str] | None = None, split_fractions: Sequence[float] = (0.8, 0.1, 0.1),
-    seed: int = 0, copy_images: bool = False, skip_missing: bool = False,
+    src: Path,
+    out: Path,
+    *,
+    csv_name: str = "labels.csv",
+    csv_path: str | Path | None = None,
+    images_dir: str | Path | None = None,
+    value_names: Mapping[str, Sequence[str]] | None = None,
+    attributes: Sequence[str] | None = None,
+    split_fractions: Sequence[float] = (0.8, 0.1, 0.1),
+    seed: int = 0,
+    copy_images: bool = False,
+    skip_missing: bool = False,
 ) -> Path:
     """DeepFashion-Synthesis-style colour/sleeve labels: a CSV image,color,sleeve[,split].
 
@@ -222,8 +284,26 @@ def import_deepfashion_synthesis(
     table = _read_table(path, attributes)
     names = _check_value_names(value_names, table)
     root = resolve_under(src, images_dir, ".")
-    return _build("deepfashion-synthesis", src, out, table, root, names, split_fractions, seed, copy_images,
-                  skip_missing, dict(csv_name=csv_name, csv_path=csv_path, images_dir=images_dir,
-                                     value_names=value_names, attributes=attributes,
-                                     split_fractions=split_fractions, seed=seed, copy_images=copy_images,
-                                     skip_missing=skip_missing))
+    return _build(
+        "deepfashion-synthesis",
+        src,
+        out,
+        table,
+        root,
+        names,
+        split_fractions,
+        seed,
+        copy_images,
+        skip_missing,
+        dict(
+            csv_name=csv_name,
+            csv_path=csv_path,
+            images_dir=images_dir,
+            value_names=value_names,
+            attributes=attributes,
+            split_fractions=split_fractions,
+            seed=seed,
+            copy_images=copy_images,
+            skip_missing=skip_missing,
+        ),
+    )

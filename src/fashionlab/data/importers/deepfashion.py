@@ -56,8 +56,12 @@ def _attribute_list(anno: Path) -> list[tuple[str, int, int]]:
     return out
 
 
-def _select(attrs: list[tuple[str, int, int]], slugs: list[str], attribute_types: Sequence[int] | None,
-            attributes: Sequence[str] | None) -> list[int]:
+def _select(
+    attrs: list[tuple[str, int, int]],
+    slugs: list[str],
+    attribute_types: Sequence[int] | None,
+    attributes: Sequence[str] | None,
+) -> list[int]:
     """Indices of the attributes to keep: of the given types, or named (by name or slug); all if neither."""
     if attribute_types is None and attributes is None:
         return list(range(len(attrs)))
@@ -72,8 +76,7 @@ def _select(attrs: list[tuple[str, int, int]], slugs: list[str], attribute_types
         bad = sorted(str(t) for t in types if t not in ATTRIBUTE_TYPES)
         if bad:
             valid = ", ".join(f"{k} {v}" for k, v in ATTRIBUTE_TYPES.items())
-            raise InputError(f"unknown attribute type(s) {', '.join(bad)}; valid: {valid}",
-                             field="attribute_types")
+            raise InputError(f"unknown attribute type(s) {', '.join(bad)}; valid: {valid}", field="attribute_types")
         keep |= {i for i, (_, t, _) in enumerate(attrs) if t in types}
     if attributes is not None:
         by_name = {}
@@ -83,10 +86,13 @@ def _select(attrs: list[tuple[str, int, int]], slugs: list[str], attribute_types
             by_name.setdefault(s, i)
         unknown = [a for a in attributes if a not in by_name and a.lower() not in by_name]
         if unknown:
-            raise InputError(f"unknown attribute(s) {unknown}: not in list_attr_cloth.txt (give the name as "
-                             f"written there or its slug, e.g. {slugs[0]!r} for {attrs[0][0]!r})" if attrs
-                             else f"unknown attribute(s) {unknown}: list_attr_cloth.txt is empty",
-                             field="attributes")
+            raise InputError(
+                f"unknown attribute(s) {unknown}: not in list_attr_cloth.txt (give the name as "
+                f"written there or its slug, e.g. {slugs[0]!r} for {attrs[0][0]!r})"
+                if attrs
+                else f"unknown attribute(s) {unknown}: list_attr_cloth.txt is empty",
+                field="attributes",
+            )
         keep |= {by_name[a] if a in by_name else by_name[a.lower()] for a in attributes}
     return sorted(keep)
 
@@ -132,8 +138,7 @@ def _crop(staged: list[Staged], root: Path, dest_root: Path) -> None:
         cx1, cy1 = max(0, int(x1)), max(0, int(y1))
         cx2, cy2 = min(img.width, int(x2)), min(img.height, int(y2))
         if cx2 <= cx1 or cy2 <= cy1:
-            raise InputError(f"bbox {it.bbox} is empty inside the {img.width}x{img.height} image",
-                             s.path, s.line)
+            raise InputError(f"bbox {it.bbox} is empty inside the {img.width}x{img.height} image", s.path, s.line)
         crop = img.crop((cx1, cy1, cx2, cy2))
         jpeg = rel.suffix.lower() in (".jpg", ".jpeg")
         out_rel = Path("images") / (rel if jpeg else rel.with_suffix(".png"))
@@ -147,15 +152,19 @@ def _crop(staged: list[Staged], root: Path, dest_root: Path) -> None:
         it.path = out_rel.as_posix()
         it.bbox = [x1 - cx1, y1 - cy1, x2 - cx1, y2 - cy1]
         if it.landmarks:
-            it.landmarks = [[v, x - cx1, y - cy1] if (x, y) != (0, 0) else [v, x, y]
-                            for v, x, y in it.landmarks]
+            it.landmarks = [[v, x - cx1, y - cy1] if (x, y) != (0, 0) else [v, x, y] for v, x, y in it.landmarks]
         img.close()
 
 
 @IMPORTERS.register("deepfashion-attributes")
 def import_deepfashion_attributes(
-    src: Path, out: Path, *, attribute_types: Sequence[int] | None = None,
-    attributes: Sequence[str] | None = None, crop_bbox: bool = False, copy_images: bool = False,
+    src: Path,
+    out: Path,
+    *,
+    attribute_types: Sequence[int] | None = None,
+    attributes: Sequence[str] | None = None,
+    crop_bbox: bool = False,
+    copy_images: bool = False,
     skip_missing: bool = False,
 ) -> Path:
     """DeepFashion Category & Attribute Prediction: 1000 binary attributes + category, bbox, landmarks.
@@ -195,8 +204,7 @@ def import_deepfashion_attributes(
     for line, tokens in ListFile(part_path):
         expect_tokens(tokens, 2, part_path, line, "values (image path, split)")
         if tokens[0] in seen:
-            raise InputError(f"image {tokens[0]!r} listed twice (first on line {seen[tokens[0]]})",
-                             part_path, line)
+            raise InputError(f"image {tokens[0]!r} listed twice (first on line {seen[tokens[0]]})", part_path, line)
         seen[tokens[0]] = line
         check_relative(tokens[0], part_path, line)
         order.append((tokens[0], parse_split(tokens[1], part_path, line), line))
@@ -208,8 +216,12 @@ def import_deepfashion_attributes(
         expect_tokens(tokens, 2, cat_path, line, "values (image path, category index)")
         k = parse_int(tokens[1], cat_path, line, "category index")
         if not 1 <= k <= len(categories):
-            raise InputError(f"category index {k} is out of range: list_category_cloth.txt has "
-                             f"{len(categories)} categories (1-based)", cat_path, line)
+            raise InputError(
+                f"category index {k} is out of range: list_category_cloth.txt has "
+                f"{len(categories)} categories (1-based)",
+                cat_path,
+                line,
+            )
         if tokens[0] in wanted:
             category[tokens[0]] = categories[k - 1]
 
@@ -221,8 +233,11 @@ def import_deepfashion_attributes(
         labels = tokens[1:]
         if not allowed.issuperset(labels):
             j = next(j for j, v in enumerate(labels) if v not in allowed)
-            raise InputError(f"bad label {labels[j]!r} for attribute {j + 1} ({attrs[j][0]!r}); "
-                             "expected 1, -1 or 0 (unknown)", attr_path, line)
+            raise InputError(
+                f"bad label {labels[j]!r} for attribute {j + 1} ({attrs[j][0]!r}); expected 1, -1 or 0 (unknown)",
+                attr_path,
+                line,
+            )
         if tokens[0] in wanted:
             values[tokens[0]] = bytes(_CODE[labels[j]] for j in keep)
 
@@ -241,18 +256,22 @@ def import_deepfashion_attributes(
     if lm_path.is_file():
         for line, tokens in ListFile(lm_path):
             if len(tokens) < 3:
-                raise InputError("truncated row: expected image path, clothes type, variation type and "
-                                 "landmarks", lm_path, line)
+                raise InputError(
+                    "truncated row: expected image path, clothes type, variation type and landmarks", lm_path, line
+                )
             ct = parse_int(tokens[1], lm_path, line, "clothes type")
             if ct not in LANDMARKS_PER_TYPE:
-                raise InputError(f"clothes type {ct} is not 1 (upper), 2 (lower) or 3 (full body)",
-                                 lm_path, line)
+                raise InputError(f"clothes type {ct} is not 1 (upper), 2 (lower) or 3 (full body)", lm_path, line)
             n = LANDMARKS_PER_TYPE[ct]
-            expect_tokens(tokens, 3 + 3 * n, lm_path, line,
-                          f"values (path, clothes type, variation type and {n} (visibility, x, y) "
-                          f"triples for clothes type {ct})")
+            expect_tokens(
+                tokens,
+                3 + 3 * n,
+                lm_path,
+                line,
+                f"values (path, clothes type, variation type and {n} (visibility, x, y) triples for clothes type {ct})",
+            )
             nums = [parse_int(t, lm_path, line, "landmark value") for t in tokens[2:]]
-            triples = [nums[1 + 3 * i: 4 + 3 * i] for i in range(n)]
+            triples = [nums[1 + 3 * i : 4 + 3 * i] for i in range(n)]
             if tokens[0] in wanted:
                 landmarks[tokens[0]] = (ct, nums[0], triples)
 
@@ -260,8 +279,7 @@ def import_deepfashion_attributes(
     staged = []
     kept_names = [slugs[j] for j in keep]
     for path, split, line in order:
-        lacking = [f.name for f, d in ((cat_path, category), (attr_path, values), (bbox_path, bboxes))
-                   if path not in d]
+        lacking = [f.name for f, d in ((cat_path, category), (attr_path, values), (bbox_path, bboxes)) if path not in d]
         if lacking:
             problems.add(InputError(f"image {path!r} has no row in {', '.join(lacking)}", part_path, line))
             continue
@@ -279,14 +297,24 @@ def import_deepfashion_attributes(
     specs = [AttributeSpec("category", list(categories))]
     specs += [AttributeSpec(slugs[j], ["no", "yes"]) for j in keep]
     schema = DatasetSchema(
-        name=src.resolve().name, attributes=specs,
+        name=src.resolve().name,
+        attributes=specs,
         annotations=Annotations(bbox=True, landmarks=bool(landmarks)),
-        source={**source_info("deepfashion-attributes", src, attribute_types=attribute_types,
-                              attributes=attributes, crop_bbox=crop_bbox, copy_images=copy_images,
-                              skip_missing=skip_missing),
-                "items": len(staged), "skipped_missing": len(order) - len(staged),
-                "attribute_names": {slugs[j]: attrs[j][0] for j in keep},
-                "attribute_types": {slugs[j]: ATTRIBUTE_TYPES[attrs[j][1]] for j in keep}},
+        source={
+            **source_info(
+                "deepfashion-attributes",
+                src,
+                attribute_types=attribute_types,
+                attributes=attributes,
+                crop_bbox=crop_bbox,
+                copy_images=copy_images,
+                skip_missing=skip_missing,
+            ),
+            "items": len(staged),
+            "skipped_missing": len(order) - len(staged),
+            "attribute_names": {slugs[j]: attrs[j][0] for j in keep},
+            "attribute_types": {slugs[j]: ATTRIBUTE_TYPES[attrs[j][1]] for j in keep},
+        },
     )
     with DatasetWriter(out, schema) as w:
         if crop_bbox:

@@ -47,8 +47,9 @@ def _numbers(text: str, what: str, path: Path, line: int) -> list[float]:
     if parts == [""]:
         parts = []
     if len(parts) != NUM_KEYPOINTS:
-        raise InputError(f"malformed annotation: expected {NUM_KEYPOINTS} {what} values, found {len(parts)}",
-                         path, line)
+        raise InputError(
+            f"malformed annotation: expected {NUM_KEYPOINTS} {what} values, found {len(parts)}", path, line
+        )
     out = []
     for p in parts:
         try:
@@ -73,8 +74,7 @@ def read_annotation(path: Path) -> list[tuple[int, str, list[list[float]]]]:
             continue
         m = _ROW.match(text.strip())
         if m is None:
-            raise InputError("malformed annotation: expected 'name: [y0, ..., y17]: [x0, ..., x17]'",
-                             path, line)
+            raise InputError("malformed annotation: expected 'name: [y0, ..., y17]: [x0, ..., x17]'", path, line)
         name = check_relative(m.group("name"), path, line)
         if name in seen:
             raise InputError(f"image {name!r} annotated twice (first on line {seen[name]})", path, line)
@@ -100,8 +100,7 @@ def _find(src: Path, pattern: str, prefix: str | None) -> dict[str, Path]:
 def _image_folder(src: Path, prefix: str, split: str, names: list[str]) -> str:
     """The folder (relative to SRC) holding this split's images: ``split/``, ``PREFIX-split/`` ..."""
     cands = [split, f"{prefix}-{split}", f"{prefix}_{split}"]
-    cands += sorted(p.name for p in src.iterdir() if p.is_dir() and p.name.lower().endswith(("-" + split,
-                                                                                             "_" + split)))
+    cands += sorted(p.name for p in src.iterdir() if p.is_dir() and p.name.lower().endswith(("-" + split, "_" + split)))
     cands = [c for i, c in enumerate(cands) if c not in cands[:i] and (src / c).is_dir()]
     probe = names[:20]
     best, best_hits = None, 0
@@ -114,8 +113,13 @@ def _image_folder(src: Path, prefix: str, split: str, names: list[str]) -> str:
 
 @IMPORTERS.register("pose-pairs")
 def import_pose_pairs(
-    src: Path, out: Path, *, prefix: str | None = None, image_size: Sequence[int] | None = None,
-    copy_images: bool = False, skip_missing: bool = False,
+    src: Path,
+    out: Path,
+    *,
+    prefix: str | None = None,
+    image_size: Sequence[int] | None = None,
+    copy_images: bool = False,
+    skip_missing: bool = False,
 ) -> Path:
     """Market-1501 / DeepFashion In-shop pose pairs (PATN/XingGAN files): 18 keypoints, identities, pairs.
 
@@ -135,13 +139,18 @@ def import_pose_pairs(
     annos = {s: _find(src, f"annotation-{s}.csv", prefix) for s in SPLITS}
     prefixes = sorted({p for d in annos.values() for p in d})
     if not prefixes:
-        want = (f"{prefix}-annotation-train.csv" if prefix
-                else "*-annotation-train.csv / *-annotation-test.csv")
-        raise InputError(f"no annotation files found (expected {want}, e.g. market-annotation-train.csv "
-                         "or fasion-resize-annotation-train.csv)", path=src)
+        want = f"{prefix}-annotation-train.csv" if prefix else "*-annotation-train.csv / *-annotation-test.csv"
+        raise InputError(
+            f"no annotation files found (expected {want}, e.g. market-annotation-train.csv "
+            "or fasion-resize-annotation-train.csv)",
+            path=src,
+        )
     if len(prefixes) > 1:
-        raise InputError(f"several annotation sets found ({', '.join(prefixes)}); choose one with the "
-                         "prefix option (--option prefix=...)", path=src)
+        raise InputError(
+            f"several annotation sets found ({', '.join(prefixes)}); choose one with the "
+            "prefix option (--option prefix=...)",
+            path=src,
+        )
     pre = prefixes[0]
     size = None
     if image_size is not None:
@@ -150,8 +159,7 @@ def import_pose_pairs(
         except (TypeError, ValueError):
             size = ()
         if len(size) != 2 or min(size) <= 0:
-            raise InputError(f"expected (height, width) positive integers, got {image_size!r}",
-                             field="image_size")
+            raise InputError(f"expected (height, width) positive integers, got {image_size!r}", field="image_size")
 
     staged: list[Staged] = []
     pairs: dict[str, list[tuple[str, str, Path, int]]] = {}
@@ -169,8 +177,9 @@ def import_pose_pairs(
                 other, oline = ids[name]
                 raise InputError(f"image {name!r} is also in {other.name}:{oline}", path, line)
             ids[name] = (path, line)
-            item = Item(id=name, path=f"{folder}/{name}", split=split, attributes={}, keypoints=kps,
-                        identity=identity_of(name))
+            item = Item(
+                id=name, path=f"{folder}/{name}", split=split, attributes={}, keypoints=kps, identity=identity_of(name)
+            )
             staged.append(Staged(item, path, line))
         names = {r[1] for r in rows}
         pairs_path = src / f"{pre}-pairs-{split}.csv"
@@ -181,19 +190,25 @@ def import_pose_pairs(
             for line, (a, b) in prow:
                 for n in (a, b):
                     if n not in names:
-                        raise InputError(f"pair names image {n!r}, which is not in {path.name}",
-                                         pairs_path, line)
+                        raise InputError(f"pair names image {n!r}, which is not in {path.name}", pairs_path, line)
                 pairs.setdefault(split, []).append((a, b, pairs_path, line))
 
     total = len(staged)
     staged = check_images(staged, src, skip_missing)
     kept = {s.item.id for s in staged}
     schema = DatasetSchema(
-        name=src.resolve().name, attributes=[], image_size=size, splits=splits,
+        name=src.resolve().name,
+        attributes=[],
+        image_size=size,
+        splits=splits,
         annotations=Annotations(keypoints=True, identity=True),
-        source={**source_info("pose-pairs", src, prefix=pre, image_size=image_size, copy_images=copy_images,
-                              skip_missing=skip_missing),
-                "items": len(staged), "skipped_missing": total - len(staged)},
+        source={
+            **source_info(
+                "pose-pairs", src, prefix=pre, image_size=image_size, copy_images=copy_images, skip_missing=skip_missing
+            ),
+            "items": len(staged),
+            "skipped_missing": total - len(staged),
+        },
     )
     with DatasetWriter(out, schema) as w:
         if copy_images:
