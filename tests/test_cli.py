@@ -84,7 +84,7 @@ def test_synth_check_sheet(tmp_path):
 def test_bad_input_gives_a_clear_message(tmp_path, args, expected):
     r = run(*args, cwd=tmp_path)
     assert r.returncode != 0
-    assert expected in r.stderr, r.stderr
+    assert expected in r.stderr + r.stdout, r.stderr  # `data check` prints its report on stdout
     assert "Traceback" not in r.stderr
 
 

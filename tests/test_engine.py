@@ -177,7 +177,7 @@ def test_forward_backward_every_backbone(backbone):
     loss.backward()
     grads = [p.grad for p in net.parameters() if p.requires_grad]
     assert all(g is not None and torch.isfinite(g).all() for g in grads)
-    cam = net.cam(x.detach(), "sleeve")
+    cam = net.cam(x.detach(), "sleeve").detach()
     assert cam.shape == (4, 64, 64) and float(cam.min()) >= 0 and float(cam.max()) <= 1
     assert net.features(x.detach(), "pooled").shape == (4, 16)
 
