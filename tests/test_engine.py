@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -218,3 +219,55 @@ def test_torchrun_two_processes_match_single_process(tmp_path):
     assert ddp.keys() == one.keys() and len(one) > 10
     for k in one:
         assert torch.allclose(ddp[k], one[k], rtol=1e-4, atol=1e-6), k
+
+
+@pytest.mark.skipif(not (Path(sys.executable).parent / "torchrun").exists(), reason="torchrun not installed")
+def test_trainer_under_torchrun_writes_one_run(tiny_data, tmp_path):
+    """The real `fashionlab train` under torchrun with 2 CPU processes: one run folder, written by rank 0."""
+    torchrun = str(Path(sys.executable).parent / "torchrun")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    r = subprocess.run(
+        [
+            torchrun,
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            "-m",
+            "fashionlab",
+            "train",
+            "attrnet",
+            "--preset",
+            "tiny",
+            "--data",
+            str(tiny_data),
+            "--out",
+            str(tmp_path),
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    runs = list((tmp_path / "attrnet").iterdir())
+    assert len(runs) == 1
+    run = runs[0]
+    meta = json.loads((run / "run.json").read_text())
+    assert meta["sessions"][0]["world_size"] == 2
+    assert (run / "export" / "model.safetensors").is_file()
+    assert load_checkpoint(find_checkpoint(run))["step"] == 6
+
+
+def test_ema_tracks_the_weights():
+    from fashionlab.engine.schedule import EMA, constant_then_linear
+
+    net = torch.nn.Linear(3, 2)
+    ema = EMA(net, decay=0.5)
+    with torch.no_grad():
+        net.weight.add_(1.0)
+    before = ema.module.weight.clone()
+    ema.update(net)
+    assert torch.allclose(ema.module.weight, 0.5 * before + 0.5 * net.weight)
+    f = constant_then_linear(100, 0.5, 0.0)
+    assert f(0) == 1.0 and f(49) == 1.0 and abs(f(75) - 0.5) < 1e-9 and f(100) == 0.0

@@ -60,14 +60,16 @@ def evaluate_manipulation(
     *,
     methods=("fsn", "baseline"),
     per_query: int = 1,
+    changes: int = 1,
     ks=KS,
     seed: int = 0,
     progress: bool = True,
 ) -> RetrievalReport:
-    """Top-k manipulation retrieval accuracy of each method over the same planned queries."""
+    """Top-k manipulation retrieval accuracy of each method over the same planned queries, each query
+    changing ``changes`` attributes at once."""
     attrs = searcher.attributes
     plan, skipped = plan_queries(
-        query_labels, catalog_labels, [len(v) for _, v in attrs], per_query=per_query, seed=seed
+        query_labels, catalog_labels, [len(v) for _, v in attrs], per_query=per_query, changes=changes, seed=seed
     )
     kmax = max(ks)
     rep = RetrievalReport(n_queries=len(plan), n_skipped=skipped)
@@ -77,17 +79,19 @@ def evaluate_manipulation(
         n_rel = np.zeros(len(plan))
         per_attr: dict[str, list[float]] = {}
         lat = []
-        for i, (q, a, v) in enumerate(tqdm(plan, desc=f"queries ({method})", disable=not progress)):
+        for i, (q, change) in enumerate(tqdm(plan, desc=f"queries ({method})", disable=not progress)):
             vec = {k: x[q] for k, x in query_vectors.items()}
-            res = searcher.query(vec, {attrs[a][0]: attrs[a][1][v]}, k=kmax, method=method)
+            res = searcher.query(vec, {attrs[a][0]: attrs[a][1][v] for a, v in change}, k=kmax, method=method)
             lat.append(searcher.last_latency_ms)
             target = query_labels[q].copy()
-            target[a] = v
+            for a, v in change:
+                target[a] = v
             got = catalog_labels[[h.item.position for h in res]]
             match = (got == target).all(1)
             n_rel[i] = (catalog_labels == target).all(1).sum()
             hits[i, : len(match)] = match
-            per_attr.setdefault(attrs[a][0], []).append(float(match[:30].any()))
+            key = "+".join(attrs[a][0] for a, _ in change)
+            per_attr.setdefault(key if changes == 1 else f"{changes} changes", []).append(float(match[:30].any()))
         rep.topk[method] = {k: float(hits[:, :k].any(1).mean()) if len(plan) else 0.0 for k in ks}
         rep.per_attribute[method] = {k: float(np.mean(v)) for k, v in per_attr.items()}
         dcg = (hits * discount).sum(1)
