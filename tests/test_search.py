@@ -176,3 +176,28 @@ def test_catalog_open_errors(tmp_path):
 def test_model_directory_must_exist(tmp_path):
     with pytest.raises(InputError):
         load_model_for_search(Path(tmp_path) / "missing")
+
+
+def test_index_build_and_add_cli(world, tmp_path):
+    cat = tmp_path / "cat"
+    r = run(
+        "index",
+        "build",
+        "--model",
+        str(world["run"]),
+        "--data",
+        str(world["data"]),
+        "--out",
+        str(cat),
+        "--split",
+        "test",
+    )
+    assert r.returncode == 0, r.stderr
+    assert "6 items" in r.stdout
+    r = run("index", "add", str(cat), "--data", str(world["more"]))
+    assert r.returncode == 0, r.stderr
+    assert "6 -> 26 items" in r.stdout
+    r = run("index", "build", "--model", str(world["run"]), "--data", str(world["data"]), "--out", str(cat))
+    assert r.returncode == 2 and "not empty" in r.stderr
+    r = run("search", "--catalog", str(cat), "--attributes-only", "--set", "color=red", "--json", "--k", "2")
+    assert r.returncode == 0 and len(json.loads(r.stdout)["results"]) == 2
