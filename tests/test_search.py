@@ -201,3 +201,37 @@ def test_index_build_and_add_cli(world, tmp_path):
     assert r.returncode == 2 and "not empty" in r.stderr
     r = run("search", "--catalog", str(cat), "--attributes-only", "--set", "color=red", "--json", "--k", "2")
     assert r.returncode == 0 and len(json.loads(r.stdout)["results"]) == 2
+
+
+def test_metrics_on_the_tiny_model(world):
+    from fashionlab.metrics import METRICS
+    from fashionlab.metrics.retrieval import plan_queries
+    from fashionlab.search.build import attribute_labels, embed_dataset
+
+    model = load_model_for_search(world["run"])
+    rep = METRICS.get("attributes")(model, str(world["data"]), "test", progress=False)
+    assert set(rep.accuracy) == {"sleeve", "color", "pattern", "collar", "fastening"}
+    assert all(0 <= v <= 1 for v in [*rep.accuracy.values(), *rep.pointing.values(), *rep.box_iou.values()])
+    assert all(rep.pointing_tolerant[k] >= rep.pointing[k] for k in rep.pointing)
+    cat = Catalog.open(world["catalog"].root)
+    s = Searcher(cat, model)
+    _, items, vecs = embed_dataset(model, world["data"], ["test"], progress=False)
+    q_labels = attribute_labels(items, model.attributes)
+    c_labels = attribute_labels(cat.items(), model.attributes)
+    for changes in (1, 2):
+        plan, skipped = plan_queries(q_labels, c_labels, [len(v) for _, v in model.attributes], changes=changes)
+        for q, change in plan:
+            assert len(change) == changes and len({a for a, _ in change}) == changes
+            target = q_labels[q].copy()
+            for a, v in change:
+                assert v != q_labels[q, a]
+                target[a] = v
+            assert (c_labels == target).all(1).any()
+        res = METRICS.get("manipulation_retrieval")(s, vecs, q_labels, c_labels, changes=changes, progress=False)
+        assert res.n_queries == len(plan) and res.n_skipped == skipped
+        for method in ("fsn", "baseline"):
+            accs = [res.topk[method][k] for k in (1, 5, 10, 20, 30)]
+            assert accs == sorted(accs)  # top-k accuracy can only grow with k
+    # a query whose change is to its own catalog twin is found at rank 1: plain self-retrieval
+    q = embed_query(model, cat.items()[3].image)
+    assert s.query(q, k=1)[0].item.position == 3

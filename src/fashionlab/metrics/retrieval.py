@@ -29,26 +29,34 @@ class RetrievalReport:
 
 
 def plan_queries(
-    query_labels: np.ndarray, catalog_labels: np.ndarray, n_values: list[int], *, per_query: int = 1, seed: int = 0
-) -> tuple[list[tuple[int, int, int]], int]:
-    """(query index, attribute, new value) triples whose target exists in the catalog, and the number of
-    drawn triples skipped because it does not."""
+    query_labels: np.ndarray,
+    catalog_labels: np.ndarray,
+    n_values: list[int],
+    *,
+    per_query: int = 1,
+    changes: int = 1,
+    seed: int = 0,
+) -> tuple[list[tuple[int, tuple[tuple[int, int], ...]]], int]:
+    """(query index, ((attribute, new value), ...)) plans changing ``changes`` distinct attributes, kept
+    when the target exists in the catalog; also returns how many drawn plans were skipped. Queries with
+    an unknown label are not used."""
     rng = np.random.default_rng(seed)
     present = {tuple(r) for r in catalog_labels.tolist()}
     plan, skipped = [], 0
     for q in range(len(query_labels)):
+        if (query_labels[q] < 0).any():
+            continue
         for _ in range(per_query):
-            a = int(rng.integers(len(n_values)))
-            if query_labels[q, a] < 0:
-                continue
-            choices = [v for v in range(n_values[a]) if v != query_labels[q, a]]
-            v = int(rng.choice(choices))
             target = query_labels[q].copy()
-            target[a] = v
-            if (target < 0).any() or tuple(target.tolist()) not in present:
+            change = []
+            for a in rng.choice(len(n_values), size=changes, replace=False):
+                v = int(rng.choice([v for v in range(n_values[a]) if v != query_labels[q, a]]))
+                target[a] = v
+                change.append((int(a), v))
+            if tuple(target.tolist()) not in present:
                 skipped += 1
                 continue
-            plan.append((q, a, v))
+            plan.append((q, tuple(change)))
     return plan, skipped
 
 
