@@ -15,6 +15,7 @@ from .common import (
     ListFile,
     Problems,
     Staged,
+    add_staged,
     check_images,
     check_relative,
     expect_tokens,
@@ -23,7 +24,6 @@ from .common import (
     resolve_under,
     source_info,
 )
-from .common import copy_images as copy_into
 
 VALUES = {"1": "yes", "-1": "no"}
 PARTITIONS = {"0": "train", "1": "val", "2": "test"}
@@ -133,11 +133,5 @@ def import_celeba(
         },
     )
     with DatasetWriter(out, schema) as w:
-        if copy_images:
-            copy_into(staged, root, w.root)
-            schema.image_root = "."
-        else:
-            schema.image_root = str(root.resolve())
-        for s in staged:
-            w.add(s.item)
+        add_staged(w, schema, staged, root, copy=copy_images)
     return out

@@ -342,6 +342,18 @@ def copy_images(staged: list[Staged], root: Path, dest_root: Path) -> None:
         s.item.path = (Path("images") / rel).as_posix()
 
 
+def add_staged(writer, schema, staged: list[Staged], root: Path, *, copy: bool) -> None:
+    """Add the staged items to a new dataset: their images copied into it (``copy``) or referenced in
+    place under ``root`` (then ``schema.image_root`` is ``root``'s absolute path)."""
+    if copy:
+        copy_images(staged, root, writer.root)
+        schema.image_root = "."
+    else:
+        schema.image_root = str(root.resolve())
+    for s in staged:
+        writer.add(s.item)
+
+
 # --------------------------------------------------------------------------------------------- splits
 
 

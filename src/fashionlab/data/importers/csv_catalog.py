@@ -18,6 +18,7 @@ from ..format import UNKNOWN, AttributeSpec, DatasetSchema, DatasetWriter, Item
 from . import IMPORTERS
 from .common import (
     Staged,
+    add_staged,
     assign_splits,
     check_fractions,
     check_images,
@@ -28,7 +29,6 @@ from .common import (
     resolve_under,
     source_info,
 )
-from .common import copy_images as copy_into
 
 _INT = re.compile(r"^[+-]?\d+$")
 _SPECIAL = ("image", "split", "id")
@@ -167,13 +167,7 @@ def _build(
         },
     )
     with DatasetWriter(out, schema) as w:
-        if copy_images:
-            copy_into(staged, root, w.root)
-            schema.image_root = "."
-        else:
-            schema.image_root = str(root.resolve())
-        for s in staged:
-            w.add(s.item)
+        add_staged(w, schema, staged, root, copy=copy_images)
     return out
 
 

@@ -18,6 +18,7 @@ from .common import (
     ListFile,
     Problems,
     Staged,
+    add_staged,
     check_images,
     check_relative,
     expect_tokens,
@@ -27,9 +28,6 @@ from .common import (
     require_file,
     source_info,
     unique_slugs,
-)
-from .common import (
-    copy_images as copy_into,
 )
 
 ATTRIBUTE_TYPES = {1: "texture", 2: "fabric", 3: "shape", 4: "part", 5: "style"}
@@ -320,11 +318,8 @@ def import_deepfashion_attributes(
         if crop_bbox:
             _crop(staged, root, w.root)
             schema.image_root = "."
-        elif copy_images:
-            copy_into(staged, root, w.root)
-            schema.image_root = "."
+            for s in staged:
+                w.add(s.item)
         else:
-            schema.image_root = str(root.resolve())
-        for s in staged:
-            w.add(s.item)
+            add_staged(w, schema, staged, root, copy=copy_images)
     return out

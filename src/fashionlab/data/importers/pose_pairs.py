@@ -19,6 +19,7 @@ from . import IMPORTERS
 from .common import (
     SkippedItemsWarning,
     Staged,
+    add_staged,
     check_images,
     check_relative,
     prepare,
@@ -26,7 +27,6 @@ from .common import (
     source_info,
     text_lines,
 )
-from .common import copy_images as copy_into
 
 _ROW = re.compile(r"^(?P<name>[^:]+?)\s*:\s*\[(?P<y>[^\]]*)\]\s*:\s*\[(?P<x>[^\]]*)\]\s*$")
 _MARKET = re.compile(r"^(-?\d+)_c\d+")
@@ -211,13 +211,7 @@ def import_pose_pairs(
         },
     )
     with DatasetWriter(out, schema) as w:
-        if copy_images:
-            copy_into(staged, src, w.root)
-            schema.image_root = "."
-        else:
-            schema.image_root = str(src.resolve())
-        for s in staged:
-            w.add(s.item)
+        add_staged(w, schema, staged, src, copy=copy_images)
         dropped = 0
         for split, plist in pairs.items():
             keep = [(a, b) for a, b, _, _ in plist if a in kept and b in kept]
