@@ -5,12 +5,12 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 
 from tqdm import tqdm
 
 from ..errors import InputError
+from ..parallel import imap
 from .format import (
     ITEMS_FILE,
     NUM_KEYPOINTS,
@@ -201,11 +201,7 @@ def check_dataset(
                     )
     if decode_images and jobs:
         bar = tqdm(total=len(jobs), desc="decoding", unit="img", disable=not progress)
-        results = (
-            map(_check_files, jobs)
-            if workers <= 1
-            else get_context("fork").Pool(workers).imap(_check_files, jobs, chunksize=64)
-        )
+        results = imap(_check_files, jobs, workers)
         for probs in results:
             report.problems.extend(InputError(p) for p in probs)
             report.decoded += 1

@@ -14,7 +14,6 @@ import os
 import shutil
 import uuid
 from dataclasses import dataclass
-from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +21,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from ..errors import InputError, ProblemList
+from ..parallel import imap
 from .format import ITEMS_FILE, Dataset, load_dataset
 from .imaging import RESIZE_MODES, load_mask, load_rgb, resize_rgb
 
@@ -110,11 +110,7 @@ def pack_dataset(
         ]
         problems = []
         bar = tqdm(total=n, desc=f"packing {size[0]}x{size[1]}", unit="img", disable=not progress)
-        results = (
-            map(_load_one, jobs)
-            if workers <= 1
-            else get_context("fork").Pool(workers).imap(_load_one, jobs, chunksize=64)
-        )
+        results = imap(_load_one, jobs, workers)
         for i, img, mask, err in results:
             if err is not None:
                 problems.append(InputError(err))

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from ..data.format import (
 )
 from ..data.imaging import save_png
 from ..errors import InputError
+from ..parallel import imap
 from .attributes import ATTRIBUTES, MASK_BITS, REGION_ATTRIBUTES, attribute_specs, validate_attributes
 from .figure import FRAMINGS, Pose
 from .render import render
@@ -177,14 +177,8 @@ def generate_dataset(out: str | Path, cfg: SynthConfig, *, progress: bool = True
 def _run(jobs: list, workers: int, progress: bool, total: int) -> Iterator[list[dict[str, Any]]]:
     bar = tqdm(total=total, desc="rendering", unit="person", disable=not progress, smoothing=0.1)
     results: list[list[dict[str, Any]]] = []
-    if workers <= 1 or len(jobs) < 64:
-        for job in jobs:
-            results.append(_render_person(job))
-            bar.update(1)
-    else:
-        with get_context("spawn" if os.name == "nt" else "fork").Pool(workers) as pool:
-            for res in pool.imap(_render_person, jobs, chunksize=32):
-                results.append(res)
-                bar.update(1)
+    for res in imap(_render_person, jobs, 1 if len(jobs) < 64 else workers, chunksize=32):
+        results.append(res)
+        bar.update(1)
     bar.close()
     return iter(results)
