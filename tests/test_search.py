@@ -232,6 +232,10 @@ def test_metrics_on_the_tiny_model(world):
         for method in ("fsn", "baseline"):
             accs = [res.topk[method][k] for k in (1, 5, 10, 20, 30)]
             assert accs == sorted(accs)  # top-k accuracy can only grow with k
+    from fashionlab.metrics.retrieval import evaluate_region_queries
+
+    reg = evaluate_region_queries(s, vecs, [it.attributes for it in items], cat.items(), progress=False)
+    assert set(reg.topk) == {"region", "whole garment"} and reg.n_queries >= 0
     # a query whose change is to its own catalog twin is found at rank 1: plain self-retrieval
     q = embed_query(model, cat.items()[3].image)
     assert s.query(q, k=1)[0].item.position == 3

@@ -107,3 +107,55 @@ def evaluate_manipulation(
         rep.ndcg[method] = float(np.mean(dcg / ideal)) if len(plan) else 0.0
         rep.latency_ms[method] = lat
     return rep
+
+
+@dataclass
+class RegionReport:
+    topk: dict[str, dict[int, float]] = field(default_factory=dict)  # "region" / "whole garment" -> k -> acc
+    n_queries: int = 0
+
+
+def evaluate_region_queries(
+    searcher: Searcher,
+    query_vectors: dict[str, np.ndarray],
+    query_attributes: list[dict[str, str]],
+    catalog_items: list,
+    *,
+    attribute: str = "color",
+    region: str = "sleeves",
+    ks=KS,
+    seed: int = 0,
+    progress: bool = True,
+) -> RegionReport:
+    """ "This, but with red sleeves": for each query with sleeves, a random other value of ``attribute``
+    for the ``region`` only. A result is a hit when its region has the wanted value while the rest of the
+    garment keeps the query's value (``region_attributes`` of the catalog items give the truth). Compared
+    with the same change applied to the whole garment (a non-region query)."""
+    rng = np.random.default_rng(seed)
+    values = dict(searcher.attributes)[attribute]
+
+    def region_value(item) -> str:
+        return ((item.region_attributes or {}).get(region) or {}).get(attribute, item.attributes.get(attribute))
+
+    cat_body = np.array([it.attributes.get(attribute) for it in catalog_items])
+    cat_region = np.array([region_value(it) for it in catalog_items])
+    cat_sleeved = np.array([it.attributes.get("sleeve") != "sleeveless" for it in catalog_items])
+    plan = []
+    for q, attrs in enumerate(query_attributes):
+        if attrs.get("sleeve") == "sleeveless" or attrs.get(attribute) not in values:
+            continue
+        want = str(rng.choice([v for v in values if v != attrs[attribute]]))
+        if ((cat_body == attrs[attribute]) & (cat_region == want) & cat_sleeved).any():
+            plan.append((q, want))
+    rep = RegionReport(n_queries=len(plan))
+    kmax = max(ks)
+    for name, reg in (("region", region), ("whole garment", None)):
+        hits = np.zeros((len(plan), kmax), bool)
+        for i, (q, want) in enumerate(tqdm(plan, desc=f"region queries ({name})", disable=not progress)):
+            vec = {k: x[q] for k, x in query_vectors.items()}
+            res = searcher.query(vec, {attribute: want}, k=kmax, region=reg)
+            pos = np.array([h.item.position for h in res])
+            ok = (cat_body[pos] == query_attributes[q][attribute]) & (cat_region[pos] == want) & cat_sleeved[pos]
+            hits[i, : len(ok)] = ok
+        rep.topk[name] = {k: float(hits[:, :k].any(1).mean()) if len(plan) else 0.0 for k in ks}
+    return rep

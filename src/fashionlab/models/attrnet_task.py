@@ -27,6 +27,8 @@ class AttrNetConfig:
     image_size: int = 128  # training resolution (square)
     resize: str = "fit"  # how other aspects are fitted: fit, crop or stretch
     flip: bool = True  # random horizontal flips
+    hide_prob: float = 0.0  # hide-and-seek: blank each cell of a hide_grid x hide_grid grid with this probability
+    hide_grid: int = 8  # (Singh & Lee 2017: spreads activation maps beyond the most discriminative part)
     val_samples: int = 256  # validation images scored at every sample step
     model: AttrNetModelConfig = field(default_factory=AttrNetModelConfig)
     loss: LossWeights = field(default_factory=LossWeights)
@@ -88,6 +90,10 @@ class AttrNetTask(Task):
         if self.cfg.flip:
             flip = torch.rand(x.shape[0]) < 0.5
             x = torch.where(flip.to(dev)[:, None, None, None], x.flip(-1), x)
+        if self.cfg.hide_prob > 0:
+            g = self.cfg.hide_grid
+            keep = (torch.rand(x.shape[0], 1, g, g) >= self.cfg.hide_prob).to(dev, x.dtype)
+            x = x * torch.nn.functional.interpolate(keep, size=x.shape[-2:], mode="nearest")  # hidden = grey
         with autocast:
             out = net(x)
             loss, scalars = attrnet_losses(out, y, self.cfg.loss, self.class_weights)
