@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -32,11 +31,6 @@ def image_tensor(model: AttrNet, path: str | Path) -> torch.Tensor:
     size = getattr(model, "image_size", 128)
     img = resize_rgb(load_rgb(path), (size, size), getattr(model, "resize_mode", "fit"))
     return to_model_input(img)[None]
-
-
-def _batches(model: AttrNet, paths: list[Path], batch_size: int) -> Iterator[torch.Tensor]:
-    for i in range(0, len(paths), batch_size):
-        yield torch.cat([image_tensor(model, p) for p in paths[i : i + batch_size]])
 
 
 def _split_items(root: str | Path, splits: list[str] | None, limit: int | None = None):
@@ -72,13 +66,24 @@ def embed_dataset(
     limit: int | None = None,
     progress: bool = True,
 ):
-    """(dataset, items, vectors) for the items of ``splits`` of the dataset at ``root``."""
+    """(dataset, items, vectors) for the items of ``splits`` of the dataset at ``root``. Images are read
+    through the dataset's packed cache at the model's size (built on first use), like training does."""
+    from ..data.loader import FashionDataset
+
     ds, items = _split_items(root, splits, limit)
     names = [a.name for a in ds.schema.attributes]
     if names != model.attribute_names:
         raise InputError(f"dataset attributes {names} differ from the model's {model.attribute_names}", path=root)
-    paths = [ds.image_path(it) for it in items]
-    vecs = embed_batches(model, _batches(model, paths, batch_size), total=len(paths), progress=progress)
+    size = getattr(model, "image_size", 128)
+    packed = FashionDataset(
+        root, split=None, size=(size, size), resize=getattr(model, "resize_mode", "fit"), progress=progress
+    )
+    position = {it.id: k for k, it in enumerate(packed.items)}
+    order = [position[it.id] for it in items]
+    batches = (
+        torch.stack([packed[k]["image"] for k in order[i : i + batch_size]]) for i in range(0, len(order), batch_size)
+    )
+    vecs = embed_batches(model, batches, total=len(order), progress=progress)
     return ds, items, vecs
 
 
