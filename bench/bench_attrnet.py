@@ -6,7 +6,8 @@
     fashionlab train attrnet --preset cpu --data data/sf128
     python bench/bench_attrnet.py --model runs/attrnet/run-001 --data data/sf128 --catalog-data data/sf128-catalog
 
-Measures on the held-out test split of --data: per-attribute accuracy, pointing game and AAM-box IoU.
+Measures on the held-out test split of --data: per-attribute accuracy, pointing games (on the attribute's
+own mask pixels, with a tolerance, and on its exact SynthFashion edit region) and AAM-box IoU.
 Builds a catalog from --catalog-data (a separately rendered set; prototypes from --data's train split),
 then asks one manipulation query per test image (a random attribute changed to a random other value,
 kept when the target combination exists in the catalog) and reports top-k accuracy for FashionSearchNet
@@ -40,29 +41,28 @@ def main() -> None:
     ap.add_argument("--split", default="test")
     ap.add_argument("--limit", type=int, default=None, help="test images (default: all)")
     ap.add_argument("--json", default=None, help="write results here")
+    ap.add_argument("--workers", type=int, default=2, help="processes re-rendering the edit regions")
     args = ap.parse_args()
 
     model = load_model_for_search(args.model)
     t = time.perf_counter()
-    rep = evaluate_attributes(model, args.data, args.split, limit=args.limit)
+    rep = evaluate_attributes(model, args.data, args.split, limit=args.limit, workers=args.workers)
     names = model.attribute_names
     print(f"# attrnet bench  ({date.today()}, {platform.machine()}, model {args.model})\n")
     print(f"test images: {rep.n}  ({time.perf_counter() - t:.0f}s)\n")
     print(
-        f"| attribute | accuracy | pointing game (strict) | pointing game ({rep.tolerance} px tolerance) | "
-        "AAM box IoU |\n|---|---|---|---|---|"
+        f"| attribute | accuracy | pointing game (mask, strict) | pointing game (mask, {rep.tolerance} px tolerance) "
+        "| pointing game (edit region) | AAM box IoU |\n|---|---|---|---|---|---|"
     )
-    for n in names:
-        pg, pt, iou = rep.pointing.get(n), rep.pointing_tolerant.get(n), rep.box_iou.get(n)
-        print(
-            f"| {n} | {rep.accuracy[n]:.4f} | {pg:.3f} | {pt:.3f} | {iou:.3f} |"
-            if pg is not None
-            else f"| {n} | {rep.accuracy[n]:.4f} | - | - | - |"
-        )
-    print(
-        f"| mean | {np.mean(list(rep.accuracy.values())):.4f} | {np.mean(list(rep.pointing.values())):.3f} | "
-        f"{np.mean(list(rep.pointing_tolerant.values())):.3f} | {np.mean(list(rep.box_iou.values())):.3f} |\n"
-    )
+    columns = [rep.accuracy, rep.pointing, rep.pointing_tolerant, rep.pointing_edit, rep.box_iou]
+    digits = [4, 3, 3, 3, 3]
+    for n in [*names, "mean"]:
+        cells = []
+        for col, d in zip(columns, digits, strict=True):
+            v = col.get(n) if n != "mean" else (np.mean(list(col.values())) if col else None)
+            cells.append("-" if v is None else f"{v:.{d}f}")
+        print(f"| {n} | " + " | ".join(cells) + " |")
+    print()
 
     with tempfile.TemporaryDirectory() as d:
         t = time.perf_counter()
@@ -114,6 +114,7 @@ def main() -> None:
                     "accuracy": rep.accuracy,
                     "pointing": rep.pointing,
                     "pointing_tolerant": rep.pointing_tolerant,
+                    "pointing_edit": rep.pointing_edit,
                     "box_iou": rep.box_iou,
                     "n_test": rep.n,
                     "topk": res.topk,

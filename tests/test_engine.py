@@ -137,9 +137,12 @@ def test_corrupt_checkpoint_is_reported(tmp_path):
 
 
 def test_export_round_trip(tiny_data, tmp_path):
-    cfg = tiny_cfg(tiny_data, tmp_path, "train.steps=2", "train.ckpt_every=0")
+    cfg = tiny_cfg(tiny_data, tmp_path, "train.steps=2", "train.ckpt_every=0", "train.sample_every=1")
     trainer = Trainer(build_task("attrnet", cfg), cfg, train=cfg.train, progress=False)
     run = trainer.fit()
+    stats = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
+    sampled = [s["step"] for s in stats if any(k.startswith("val_acc/") for k in s)]
+    assert sampled == [1, 2]  # each step sampled once (the final sample is not repeated)
     net = trainer.inference_nets()["model"].eval()
     loaded = fashionlab.load(run)  # a run folder works as well as its export/
     assert isinstance(loaded, AttrNet) and not loaded.training
@@ -152,6 +155,14 @@ def test_export_round_trip(tiny_data, tmp_path):
     assert '"kind": "attrnet"' in text
     with pytest.raises(InputError, match="export"):
         fashionlab.load(tmp_path)
+
+
+def test_load_in_a_fresh_interpreter():
+    """`import fashionlab; fashionlab.load(path)` alone must find the model's loader (no other imports)."""
+    shipped = ROOT / "src" / "fashionlab" / "assets" / "attrnet-synth128"
+    code = f"import fashionlab; m = fashionlab.load({str(shipped)!r}); print(type(m).__name__)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "AttrNet"
 
 
 @pytest.mark.parametrize("backbone", BACKBONES.names())

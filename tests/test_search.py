@@ -203,6 +203,22 @@ def test_index_build_and_add_cli(world, tmp_path):
     assert r.returncode == 0 and len(json.loads(r.stdout)["results"]) == 2
 
 
+def test_edit_region_pointing_needs_synthfashion_items(world, tmp_path):
+    import shutil
+
+    from fashionlab.metrics.attributes import evaluate_attributes
+
+    data = tmp_path / "plain"
+    shutil.copytree(world["data"], data, ignore=shutil.ignore_patterns("cache"))
+    lines = [json.loads(t) for t in (data / "items.jsonl").read_text().splitlines() if t.strip()]
+    (data / "items.jsonl").write_text("".join(json.dumps({**d, "extra": {}}) + "\n" for d in lines))
+    model = load_model_for_search(world["run"])
+    rep = evaluate_attributes(model, str(data), "test", limit=8, progress=False)
+    assert rep.pointing_edit == {} and rep.pointing  # not SynthFashion: only the mask pointing game
+    with pytest.raises(ValueError, match="SynthFashion"):
+        evaluate_attributes(model, str(data), "test", limit=8, edit_regions=True, progress=False)
+
+
 def test_metrics_on_the_tiny_model(world):
     from fashionlab.metrics import METRICS
     from fashionlab.metrics.retrieval import plan_queries
@@ -213,6 +229,10 @@ def test_metrics_on_the_tiny_model(world):
     assert set(rep.accuracy) == {"sleeve", "color", "pattern", "collar", "fastening"}
     assert all(0 <= v <= 1 for v in [*rep.accuracy.values(), *rep.pointing.values(), *rep.box_iou.values()])
     assert all(rep.pointing_tolerant[k] >= rep.pointing[k] for k in rep.pointing)
+    # SynthFashion data: the edit-region pointing game is played too, the same in 2 worker processes
+    assert set(rep.pointing_edit) == set(rep.accuracy) and all(0 <= v <= 1 for v in rep.pointing_edit.values())
+    rep2 = METRICS.get("attributes")(model, str(world["data"]), "test", workers=2, progress=False)
+    assert rep2.pointing_edit == rep.pointing_edit and rep2.pointing == rep.pointing
     cat = Catalog.open(world["catalog"].root)
     s = Searcher(cat, model)
     _, items, vecs = embed_dataset(model, world["data"], ["test"], progress=False)

@@ -12,6 +12,7 @@ from fashionlab.data.format import NUM_KEYPOINTS
 from fashionlab.errors import InputError
 from fashionlab.synth.attributes import ATTRIBUTE_REGION, ATTRIBUTES, parse_assignments, sample_attributes
 from fashionlab.synth.figure import Pose
+from fashionlab.synth.ground_truth import edit_region, item_edit_regions
 from fashionlab.synth.render import REGION_BITS, render
 
 SEEDS = [3, 17, 101, 2024]
@@ -90,6 +91,31 @@ def test_attribute_change_only_touches_its_region(seed, attribute):
         assert exact.sum() < 0.6 * exact.size
         # everything else in the annotations is unchanged
         assert np.array_equal(base.keypoints, other.keypoints)
+
+
+@pytest.mark.parametrize("seed", SEEDS[:2])
+def test_edit_region_is_where_the_attribute_lives(seed):
+    """edit_region = the pixels any other value of the attribute changes; it holds the value's own pixels
+    (even a sleeveless top has a sleeve edit region: the arm) and nothing outside the attribute's support."""
+    attrs = {**_attrs(seed), "sleeve": "sleeveless", "pattern": "solid"}
+    base = render(seed, attrs, size=128, noise=False)
+    for attribute in ATTRIBUTES:
+        region = edit_region(seed, attrs, attribute, size=128)
+        assert region.any(), attribute
+        support = np.zeros_like(region)
+        for value in ATTRIBUTES[attribute]:
+            other = render(seed, {**attrs, attribute: value}, size=128, noise=False)
+            support |= ((base.support | other.support) & REGION_BITS[ATTRIBUTE_REGION[attribute]]) != 0
+            assert not np.any(_changed(base.image, other.image) & ~region)  # every change is inside it
+        assert not np.any(region & ~support), attribute
+    own = base.region_mask("garment")
+    assert (edit_region(seed, attrs, "color", size=128) & own).sum() > 0.97 * own.sum()  # solid: every garment px
+    # an item of a generated dataset reproduces the same regions from its stored seed and pose
+    item = {"id": "x", "attributes": attrs, "extra": {"seed": seed, "pose": base.pose.to_dict(), "framing": "upper"}}
+    regions = item_edit_regions(item, 128)
+    assert np.array_equal(regions["sleeve"], edit_region(seed, attrs, "sleeve", base.pose, size=128))
+    with pytest.raises(InputError, match="SynthFashion"):
+        item_edit_regions({"id": "y", "attributes": attrs, "extra": {}}, 128)
 
 
 @pytest.mark.parametrize("seed", SEEDS)

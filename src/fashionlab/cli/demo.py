@@ -87,9 +87,14 @@ def demo(
     acc = ", ".join(f"{k} {v:.1%}" for k, v in rep.accuracy.items())
     out.print(f"[4/6] attribute network {model.name}: accuracy on the demo's unseen test split: {acc}")
     out.print(
-        "      pointing game (AAM peak inside the attribute's region): "
+        "      pointing game (AAM peak inside the attribute's own pixels): "
         + ", ".join(f"{k} {v:.1%}" for k, v in rep.pointing.items())
     )
+    if rep.pointing_edit:
+        out.print(
+            "      pointing game (AAM peak where the attribute lives: its exact edit region): "
+            + ", ".join(f"{k} {v:.1%}" for k, v in rep.pointing_edit.items())
+        )
     from ..data.loader import FashionDataset
 
     test = FashionDataset(ds, split="test", size=(size, size), progress=False)

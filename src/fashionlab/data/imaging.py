@@ -111,6 +111,28 @@ def resize_rgb(img: np.ndarray, size: tuple[int, int], mode: str = "fit") -> np.
     return np.asarray(canvas)
 
 
+def resize_mask(mask: np.ndarray, size: tuple[int, int], mode: str = "fit") -> np.ndarray:
+    """A label/bit mask resized like :func:`resize_rgb` resizes its image (nearest neighbour; padding is 0)."""
+    th, tw = size
+    h, w = mask.shape
+    if (h, w) == (th, tw):
+        return mask
+    pil = Image.fromarray(mask)
+    if mode == "stretch":
+        return np.asarray(pil.resize((tw, th), Image.NEAREST))
+    if mode == "crop":
+        s = max(th / h, tw / w)
+        nh, nw = max(th, round(h * s)), max(tw, round(w * s))
+        pil = pil.resize((nw, nh), Image.NEAREST)
+        y0, x0 = (nh - th) // 2, (nw - tw) // 2
+        return np.asarray(pil.crop((x0, y0, x0 + tw, y0 + th)))
+    s = min(th / h, tw / w)
+    nh, nw = max(1, round(h * s)), max(1, round(w * s))
+    canvas = Image.new("L", (tw, th), 0)
+    canvas.paste(pil.resize((nw, nh), Image.NEAREST), ((tw - nw) // 2, (th - nh) // 2))
+    return np.asarray(canvas)
+
+
 def to_model_input(img: np.ndarray):
     """(H, W, 3) uint8 -> (3, H, W) float32 torch tensor in [-1, 1] (every fashionlab model's input)."""
     import torch

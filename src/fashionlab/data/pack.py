@@ -17,13 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 from tqdm import tqdm
 
 from ..errors import InputError, ProblemList
 from ..parallel import imap
 from .format import ITEMS_FILE, Dataset, load_dataset
-from .imaging import RESIZE_MODES, load_mask, load_rgb, resize_rgb
+from .imaging import RESIZE_MODES, load_mask, load_rgb, resize_mask, resize_rgb
 
 PACK_VERSION = 1
 
@@ -47,32 +46,11 @@ def _resolve_size(ds: Dataset, size: tuple[int, int] | None) -> tuple[int, int]:
     return tuple(ds.schema.image_size)
 
 
-def _resize_mask(mask: np.ndarray, size: tuple[int, int], mode: str) -> np.ndarray:
-    th, tw = size
-    h, w = mask.shape
-    if (h, w) == (th, tw):
-        return mask
-    pil = Image.fromarray(mask)
-    if mode == "stretch":
-        return np.asarray(pil.resize((tw, th), Image.NEAREST))
-    if mode == "crop":
-        s = max(th / h, tw / w)
-        nh, nw = max(th, round(h * s)), max(tw, round(w * s))
-        pil = pil.resize((nw, nh), Image.NEAREST)
-        y0, x0 = (nh - th) // 2, (nw - tw) // 2
-        return np.asarray(pil.crop((x0, y0, x0 + tw, y0 + th)))
-    s = min(th / h, tw / w)
-    nh, nw = max(1, round(h * s)), max(1, round(w * s))
-    canvas = Image.new("L", (tw, th), 0)
-    canvas.paste(pil.resize((nw, nh), Image.NEAREST), ((tw - nw) // 2, (th - nh) // 2))
-    return np.asarray(canvas)
-
-
 def _load_one(job):
     i, img_path, mask_path, size, mode = job
     try:
         img = resize_rgb(load_rgb(img_path), size, mode)
-        mask = _resize_mask(load_mask(mask_path), size, mode) if mask_path is not None else None
+        mask = resize_mask(load_mask(mask_path), size, mode) if mask_path is not None else None
         return i, img, mask, None
     except InputError as e:
         return i, None, None, str(e)

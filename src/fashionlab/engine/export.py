@@ -86,6 +86,8 @@ def read_export(path: str | Path) -> tuple[dict[str, Any], dict[str, dict[str, t
 
 def load(path: str | Path, device: str | torch.device = "cpu") -> nn.Module:
     """Load an exported model, ready for inference (eval mode)."""
+    from .. import models  # noqa: F401 - registers every model's loader
+
     meta, states = read_export(path)
     build = LOADERS.get(meta.get("kind", "?"))
     model = build(meta["config"], meta.get("extra", {}))

@@ -300,7 +300,8 @@ class Trainer:
                 )
                 raise SystemExit(130)
             if self.dist.is_main:
-                self.task.sample(self.step, self.run_dir, self.logger)
+                if not (train.sample_every and self.step % train.sample_every == 0):  # not sampled just now
+                    self.task.sample(self.step, self.run_dir, self.logger)
                 self.task.export(self.run_dir / "export", self.inference_nets())
         finally:
             bar.close()
