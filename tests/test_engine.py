@@ -178,19 +178,22 @@ def test_forward_backward_every_backbone(backbone):
         rep_dim=8,
         global_dim=8,
     )
-    net = AttrNet(attrs, cfg)
+    net = AttrNet(attrs, cfg, region_attributes=[("sleeves.color", ["r", "g"])])
     x = torch.randn(4, 3, 64, 64, requires_grad=True)
     y = torch.tensor([[0, 1], [1, 0], [2, -1], [0, 1]])
     out = net(x)
+    assert out.region_reps.shape == (4, 1, 8) and out.region_boxes.shape == (4, 1, 4)
     assert [lg.shape for lg in out.logits] == [(4, 3), (4, 2)]
     assert out.reps.shape == (4, 2, 8) and out.global_rep.shape == (4, 8)
     assert out.boxes.shape == (4, 2, 4) and (out.boxes[..., 2] > out.boxes[..., 0]).all()
-    loss, scalars = attrnet_losses(out, y, LossWeights())
+    loss, scalars = attrnet_losses(out, y, LossWeights(), region_labels=torch.tensor([[1], [0], [-1], [1]]))
+    assert "region_cls" in scalars
     loss.backward()
     grads = [p.grad for p in net.parameters() if p.requires_grad]
     assert all(g is not None and torch.isfinite(g).all() for g in grads)
-    cam = net.cam(x.detach(), "sleeve").detach()
-    assert cam.shape == (4, 64, 64) and float(cam.min()) >= 0 and float(cam.max()) <= 1
+    for name in ("sleeve", "sleeves.color"):
+        cam = net.cam(x.detach(), name).detach()
+        assert cam.shape == (4, 64, 64) and float(cam.min()) >= 0 and float(cam.max()) <= 1
     assert net.features(x.detach(), "pooled").shape == (4, 16)
 
 

@@ -113,3 +113,31 @@ def test_loader_batches(tmp_path):
     batch = next(iter(make_loader(FashionDataset(root, progress=False), 4, seed=0)))
     assert batch["image"].shape == (4, 3, 16, 16) and batch["attributes"].shape == (4, 1)
     assert batch["attributes"].dtype == torch.int64 and len(batch["id"]) == 4
+
+
+def test_region_attributes_labels(tmp_path):
+    """sleeves.color is the sleeves' own colour, else the garment's; unknown when there are no sleeves."""
+    from fashionlab.data.format import Annotations
+    from fashionlab.data.regions import region_value
+
+    schema = DatasetSchema(
+        name="t",
+        attributes=[AttributeSpec("sleeve", ["sleeveless", "long"]), AttributeSpec("color", ["red", "blue"])],
+        image_size=(8, 8),
+        annotations=Annotations(region_attributes=["sleeves"]),
+    )
+    rows = [
+        ({"sleeve": "long", "color": "red"}, {"sleeves": {"color": "blue"}}),
+        ({"sleeve": "long", "color": "red"}, None),
+        ({"sleeve": "sleeveless", "color": "blue"}, None),
+    ]
+    with DatasetWriter(tmp_path / "r", schema) as w:
+        (w.root / "images").mkdir()
+        for i, (attrs, regions) in enumerate(rows):
+            Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(w.root / f"images/{i}.png")
+            w.add(Item(id=str(i), path=f"images/{i}.png", split="train", attributes=attrs, region_attributes=regions))
+    ds = FashionDataset(tmp_path / "r", split="train", progress=False)
+    assert ds.region_attributes == [("sleeves.color", ["red", "blue"])]  # only what some item overrides
+    assert ds.region_labels.tolist() == [[1], [0], [-1]]
+    assert ds[0]["region_attributes"].tolist() == [1]
+    assert region_value(ds.items[1], "sleeves", "color") == "red"

@@ -27,7 +27,9 @@ EXE = [sys.executable, "-m", "fashionlab"]
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     base = tmp_path_factory.mktemp("w")
-    data = generate_dataset(base / "data", SynthConfig(n=60, size=(64, 64), seed=5, workers=1), progress=False)
+    data = generate_dataset(
+        base / "data", SynthConfig(n=60, size=(64, 64), seed=5, workers=1, region_mix=0.5), progress=False
+    )
     more = generate_dataset(base / "more", SynthConfig(n=20, size=(64, 64), seed=6, workers=1), progress=False)
     cfg = resolve_config(
         MODELS.get("attrnet").config,
@@ -47,7 +49,10 @@ def test_catalog_contents(world):
     assert vec["global"].shape[0] == 12 and vec["reps"].shape[:2] == (12, 5)
     assert np.allclose(np.linalg.norm(vec["global"], axis=1), 1, atol=1e-4)
     assert cat.index().ntotal == 12
-    assert {"rep__color", "baseline__sleeve"} <= set(cat.prototypes())
+    assert {"rep__color", "baseline__sleeve", "region__sleeves.color", "region__sleeves.pattern"} <= set(
+        cat.prototypes()
+    )
+    assert vec["region_sleeves"].shape == (12, 2, vec["reps"].shape[2])  # sleeves.color, sleeves.pattern
 
 
 def test_queries(world):
@@ -61,6 +66,8 @@ def test_queries(world):
         res = s.query(q, {"sleeve": "long", "color": "red"}, k=3, method=method)
         assert len(res) == 3
     assert len(s.query(q, {"color": "red"}, k=4, region="sleeves")) == 4
+    with pytest.raises(InputError, match="cannot be changed on the sleeves alone"):
+        s.query(q, {"collar": "crew"}, region="sleeves")
     assert len(s.query_attributes({"color": "blue"}, k=6)) == 6
     with pytest.raises(InputError, match="colour"):
         s.query(q, {"colour": "red"})
@@ -107,8 +114,9 @@ def test_predict_and_search_cli(world, tmp_path):
     r = run("predict", img, "--model", str(world["run"]), "--json", "--aam-dir", str(tmp_path / "aam"))
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
-    assert set(out[0]["attributes"]) == {"sleeve", "color", "pattern", "collar", "fastening"}
-    assert len(list((tmp_path / "aam").glob("*.png"))) == 5
+    garment = {"sleeve", "color", "pattern", "collar", "fastening"}
+    assert set(out[0]["attributes"]) == garment | {"sleeves.color", "sleeves.pattern"}
+    assert len(list((tmp_path / "aam").glob("*.png"))) == 7
     r = run(
         "search",
         img,

@@ -122,6 +122,27 @@ def demo(
         f"[6/6] query {query.id} {query.attributes} with {change}: exact target at rank(s) "
         f"{found or 'none in the top 8'}; {strip}"
     )
+    from ..data.regions import region_value
+    from ..search.embed import model_regions
+
+    sleeved = [it for it in test.items if it.attributes["sleeve"] != "sleeveless"]
+    if "sleeves" in model_regions(net) and sleeved:
+        q2 = sleeved[0]
+        body = q2.attributes["color"]
+        want = next(
+            c for c in ("red", "navy", "yellow", "green") if c not in (body, region_value(q2, "sleeves", "color"))
+        )
+        hits2 = searcher.query(embed_query(net, test.ds.image_path(q2)), {"color": want}, k=8, region="sleeves")
+        ok = [
+            h.rank + 1
+            for h in hits2
+            if region_value(h.item, "sleeves", "color") == want and h.item.attributes["color"] == body
+        ]
+        strip2 = result_strip(test.ds.image_path(q2), hits2, run / "search-region.png", title=f"sleeves: color={want}")
+        out.print(
+            f"      region-aware: {q2.id} ({body} garment) with {want} sleeves only: {want}-sleeved {body} garments "
+            f"at rank(s) {ok or 'none in the top 8'}; {strip2}"
+        )
     out.print(
         f"done in {time.perf_counter() - t0:.1f}s. Look at {sheet}, {gt}, {run / 'attribute-maps.png'} and {strip}."
     )

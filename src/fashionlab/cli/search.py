@@ -41,16 +41,22 @@ def predict(
     results = []
     for path in images:
         x = image_tensor(net, path)
-        probs = net.predict(x)
+        with torch.no_grad():
+            o = net(x)
+        heads = [
+            *zip(net.attributes, o.rep_logits, strict=True),
+            *zip(net.region_attributes, o.region_rep_logits, strict=True),
+        ]
         row = {"image": str(path), "attributes": {}}
-        for (name, values), p in zip(net.attributes, probs, strict=True):
+        for (name, values), logits in heads:  # garment attributes, then region ones (sleeves.color ...)
+            p = torch.softmax(logits.float(), dim=1)
             order = torch.argsort(p[0], descending=True)[:top]
             row["attributes"][name] = [[values[int(i)], round(float(p[0, i]), 4)] for i in order]
         results.append(row)
         if aam_dir is not None:
             img = ((x[0].clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
-            for a, (name, _) in enumerate(net.attributes):
-                cam = net.cam(x, a)[0].detach().numpy()
+            for (name, _), _logits in heads:
+                cam = net.cam(x, name)[0].detach().numpy()
                 Image.fromarray(overlay(img, cam)).save(aam_dir / f"{path.stem}-{name}.png")
             row["aam"] = str(aam_dir)
     if as_json:

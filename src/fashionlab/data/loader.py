@@ -50,6 +50,16 @@ class FashionDataset(Dataset):
         self.labels = np.asarray(
             [[s.index(it.attributes.get(s.name, UNKNOWN)) for s in self.specs] for it in self.items], np.int64
         ).reshape(len(self.items), len(self.specs))
+        from .regions import region_attribute_name, region_attribute_specs, region_labels
+
+        #: region attributes (``sleeves.color`` ...) with their values; their labels come as "region_attributes"
+        self.region_attributes = [
+            (region_attribute_name(r, a), list(spec.values))
+            for r, a, spec in region_attribute_specs(self.schema, self.ds.items)
+        ]
+        self.region_labels = np.asarray(region_labels(self.items, self.region_attributes), np.int64).reshape(
+            len(self.items), len(self.region_attributes)
+        )
         if with_masks and self.pack.masks is None:
             raise InputError("this dataset has no masks", path=self.root)
         self.with_masks, self.with_keypoints = with_masks, with_keypoints
@@ -100,6 +110,7 @@ class FashionDataset(Dataset):
         out: dict[str, Any] = {
             "image": img,
             "attributes": torch.from_numpy(self.labels[k].copy()),
+            "region_attributes": torch.from_numpy(self.region_labels[k].copy()),
             "index": k,
             "id": self.items[k].id,
         }

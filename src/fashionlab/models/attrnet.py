@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -53,15 +54,31 @@ class AttrNetOutput:
     conv5: torch.Tensor  # (B, C5, h, w)
     conv7: torch.Tensor  # (B, C7, h, w)
     pooled: torch.Tensor  # (B, C7)
+    # region attributes (``sleeves.color`` ...), the same pieces; empty when the model has none
+    region_logits: list[torch.Tensor] = field(default_factory=list)
+    region_rep_logits: list[torch.Tensor] = field(default_factory=list)
+    region_reps: torch.Tensor | None = None  # (B, R, rep_dim), L2-normalised
+    region_boxes: torch.Tensor | None = None  # (B, R, 4)
 
 
 class AttrNet(nn.Module):
-    """See the module docstring. ``attributes`` is ``[(name, [values...]), ...]``."""
+    """See the module docstring. ``attributes`` is ``[(name, [values...]), ...]``.
 
-    def __init__(self, attributes: list[tuple[str, list[str]]], cfg: AttrNetModelConfig | None = None):
+    ``region_attributes`` (``[("sleeves.color", [values...]), ...]``) are attributes of one region of the
+    garment (see :mod:`fashionlab.data.regions`). Each gets its own AAM classifier, AAM box and
+    representation head, exactly like a garment attribute, but stays out of the global representation:
+    region-aware search ranks by them ("red sleeves, body unchanged")."""
+
+    def __init__(
+        self,
+        attributes: list[tuple[str, list[str]]],
+        cfg: AttrNetModelConfig | None = None,
+        region_attributes: list[tuple[str, list[str]]] | None = None,
+    ):
         super().__init__()
         self.cfg = cfg or AttrNetModelConfig()
         self.attributes = [(n, list(v)) for n, v in attributes]
+        self.region_attributes = [(n, list(v)) for n, v in (region_attributes or [])]
         if not self.attributes:
             raise ValueError("AttrNet needs at least one attribute")
         c = self.cfg
@@ -81,6 +98,18 @@ class AttrNet(nn.Module):
             for _ in self.attributes
         )
         self.rep_classifiers = nn.ModuleList(nn.Linear(c.rep_dim, len(v)) for _, v in self.attributes)
+        self.region_classifiers = nn.ModuleList(nn.Linear(c.conv67_channels, len(v)) for _, v in self.region_attributes)
+        self.region_rep_heads = nn.ModuleList(
+            nn.Sequential(
+                nn.Linear(roi_in, c.fc_dim),
+                nn.ReLU(inplace=True),
+                nn.Linear(c.fc_dim, c.fc_dim),
+                nn.ReLU(inplace=True),
+                nn.Linear(c.fc_dim, c.rep_dim),
+            )
+            for _ in self.region_attributes
+        )
+        self.region_rep_classifiers = nn.ModuleList(nn.Linear(c.rep_dim, len(v)) for _, v in self.region_attributes)
         self.compress = nn.Sequential(
             nn.Linear(c.rep_dim * len(self.attributes), c.fc_dim),
             nn.ReLU(inplace=True),
@@ -91,6 +120,16 @@ class AttrNet(nn.Module):
     def attribute_names(self) -> list[str]:
         return [n for n, _ in self.attributes]
 
+    def region_index(self, name: str) -> int:
+        """Index of a region attribute such as ``sleeves.color``."""
+        from ..errors import InputError
+
+        for i, (n, _) in enumerate(self.region_attributes):
+            if n == name:
+                return i
+        known = ", ".join(n for n, _ in self.region_attributes) or "none"
+        raise InputError(f"unknown region attribute {name!r}; this model knows: {known}")
+
     def attribute_index(self, name: str) -> int:
         from ..errors import InputError
 
@@ -100,9 +139,30 @@ class AttrNet(nn.Module):
         raise InputError(f"unknown attribute {name!r}; this model knows: {', '.join(self.attribute_names)}")
 
     # ------------------------------------------------------------------ pieces
-    def cams_raw(self, conv7: torch.Tensor, a: int) -> torch.Tensor:
-        """(B, n_values, h, w) class activation maps of attribute ``a``."""
-        return torch.einsum("vc,bchw->bvhw", self.classifiers[a].weight.to(conv7.dtype), conv7)
+    def cams_raw(self, conv7: torch.Tensor, a: int, region: bool = False) -> torch.Tensor:
+        """(B, n_values, h, w) class activation maps of attribute ``a`` (of region attribute ``a``)."""
+        clf = self.region_classifiers[a] if region else self.classifiers[a]
+        return torch.einsum("vc,bchw->bvhw", clf.weight.to(conv7.dtype), conv7)
+
+    def _heads(self, conv5, conv7, pooled, classifiers, heads, rep_classifiers, region: bool):
+        """(logits, AAM boxes, L2-normalised representations, representation logits) of a head group."""
+        logits = [clf(pooled) for clf in classifiers]
+        b, _, h, w = conv7.shape
+        if not logits:
+            empty = conv7.new_zeros(b, 0, self.cfg.rep_dim).float()
+            return logits, conv7.new_zeros(b, 0, 4).float(), empty, []
+        aams = []
+        for a, lg in enumerate(logits):
+            cams = self.cams_raw(conv7, a, region)
+            aams.append(cams[torch.arange(b), lg.argmax(dim=1)])
+        boxes = largest_component_boxes(
+            torch.stack(aams, 1).reshape(-1, h, w).detach().float(), self.cfg.aam_threshold
+        ).reshape(b, len(logits), 4)
+        pooled_rois = roi_align(conv5, boxes.to(conv5.dtype), self.cfg.roi_size)  # (B, A, C5, r, r)
+        reps = torch.stack([head(pooled_rois[:, a].flatten(1)) for a, head in enumerate(heads)], 1)
+        reps = F.normalize(reps.float(), dim=2)
+        rep_logits = [clf(reps[:, a].to(clf.weight.dtype)) for a, clf in enumerate(rep_classifiers)]
+        return logits, boxes, reps, rep_logits
 
     def compress_reps(self, reps: torch.Tensor) -> torch.Tensor:
         """Global representation of (B, A, rep_dim) L2-normalised attribute representations."""
@@ -113,20 +173,12 @@ class AttrNet(nn.Module):
         conv5 = self.backbone(x)
         conv7 = self.conv67(conv5)
         pooled = conv7.mean(dim=(2, 3))
-        logits = [clf(pooled) for clf in self.classifiers]
-        b, _, h, w = conv7.shape
-        aams = []
-        for a, lg in enumerate(logits):
-            cams = self.cams_raw(conv7, a)
-            pred = lg.argmax(dim=1)
-            aams.append(cams[torch.arange(b), pred])
-        boxes = largest_component_boxes(
-            torch.stack(aams, 1).reshape(-1, h, w).detach().float(), self.cfg.aam_threshold
-        ).reshape(b, len(logits), 4)
-        pooled_rois = roi_align(conv5, boxes.to(conv5.dtype), self.cfg.roi_size)  # (B, A, C5, r, r)
-        reps = torch.stack([head(pooled_rois[:, a].flatten(1)) for a, head in enumerate(self.rep_heads)], 1)
-        reps = F.normalize(reps.float(), dim=2)
-        rep_logits = [clf(reps[:, a].to(clf.weight.dtype)) for a, clf in enumerate(self.rep_classifiers)]
+        logits, boxes, reps, rep_logits = self._heads(
+            conv5, conv7, pooled, self.classifiers, self.rep_heads, self.rep_classifiers, False
+        )
+        r_logits, r_boxes, r_reps, r_rep_logits = self._heads(
+            conv5, conv7, pooled, self.region_classifiers, self.region_rep_heads, self.region_rep_classifiers, True
+        )
         return AttrNetOutput(
             logits=logits,
             rep_logits=rep_logits,
@@ -136,6 +188,10 @@ class AttrNet(nn.Module):
             conv5=conv5,
             conv7=conv7,
             pooled=pooled,
+            region_logits=r_logits,
+            region_rep_logits=r_rep_logits,
+            region_reps=r_reps,
+            region_boxes=r_boxes,
         )
 
     # ------------------------------------------------------------------ public API
@@ -155,12 +211,17 @@ class AttrNet(nn.Module):
         """Min-max normalised CAM in [0, 1], (B, H, W) at image size, of ``attribute`` for ``value``
         (an index or a (B,) tensor of indices; default: the predicted value). Differentiable in ``x``
         only if the caller needs it; AMGAN uses it under ``torch.no_grad`` as an attention target."""
-        a = attribute if isinstance(attribute, int) else self.attribute_index(attribute)
+        region = isinstance(attribute, str) and "." in attribute
+        if isinstance(attribute, int):
+            a = attribute
+        else:
+            a = self.region_index(attribute) if region else self.attribute_index(attribute)
         conv7 = self.conv67(self.backbone(x))
-        cams = self.cams_raw(conv7, a).float()
+        cams = self.cams_raw(conv7, a, region).float()
         b = x.shape[0]
         if value is None:
-            value = self.classifiers[a](conv7.mean(dim=(2, 3))).argmax(dim=1)
+            clf = self.region_classifiers[a] if region else self.classifiers[a]
+            value = clf(conv7.mean(dim=(2, 3))).argmax(dim=1)
         elif isinstance(value, int):
             value = torch.full((b,), value, dtype=torch.long, device=x.device)
         m = cams[torch.arange(b, device=x.device), value]
@@ -243,38 +304,46 @@ def ranking_triplet(emb: torch.Tensor, labels: torch.Tensor, margin: float) -> t
     return F.relu(hardest_pos - hardest_neg + margin)[valid].mean()
 
 
-def attrnet_losses(
-    out: AttrNetOutput, labels: torch.Tensor, w: LossWeights, class_weights: list[torch.Tensor] | None = None
-) -> tuple[torch.Tensor, dict[str, float]]:
-    """All FashionSearchNet losses; unknown labels (-1) are masked out. Returns (loss, scalars)."""
-    total = out.reps.sum() * 0.0
-    scalars: dict[str, float] = {}
-    cls_sum, rep_sum, tri_sum, acc_sum, n_att = 0.0, 0.0, 0.0, 0.0, len(out.logits)
-    for a in range(n_att):
+def _head_losses(logits, rep_logits, reps, labels, w: LossWeights, class_weights=None):
+    """Sum of classification (GAP and representation) and triplet losses of one head group, and the
+    per-group means (cls, rep_cls, triplet, accuracy) for logging."""
+    total = reps.sum() * 0.0
+    sums = np.zeros(4)
+    for a in range(len(logits)):
         y = labels[:, a]
-        cw = class_weights[a].to(out.logits[a].device) if class_weights else None
-        if (y >= 0).any():
-            lc = F.cross_entropy(out.logits[a].float(), y, weight=cw, ignore_index=-1)
-            lr = F.cross_entropy(out.rep_logits[a].float(), y, weight=cw, ignore_index=-1)
-            known = y >= 0
-            acc = (out.rep_logits[a].argmax(1)[known] == y[known]).float().mean().item()
+        cw = class_weights[a].to(logits[a].device) if class_weights else None
+        known = y >= 0
+        if known.any():
+            lc = F.cross_entropy(logits[a].float(), y, weight=cw, ignore_index=-1)
+            lr = F.cross_entropy(rep_logits[a].float(), y, weight=cw, ignore_index=-1)
+            acc = (rep_logits[a].argmax(1)[known] == y[known]).float().mean().item()
         else:
-            lc = lr = total * 0.0
+            lc = logits[a].float().sum() * 0.0  # keeps every head in the graph (DDP)
+            lr = rep_logits[a].float().sum() * 0.0
             acc = float("nan")
-        lt, _ = batch_hard_triplet(out.reps[:, a], y, w.margin)
+        lt, _ = batch_hard_triplet(reps[:, a], y, w.margin)
         total = total + w.cls * lc + w.rep_cls * lr + w.triplet * lt
-        cls_sum += lc.item()
-        rep_sum += lr.item()
-        tri_sum += lt.item()
-        acc_sum += acc
+        sums += [lc.item(), lr.item(), lt.item(), acc]
+    return total, sums / max(len(logits), 1)
+
+
+def attrnet_losses(
+    out: AttrNetOutput,
+    labels: torch.Tensor,
+    w: LossWeights,
+    class_weights: list[torch.Tensor] | None = None,
+    region_labels: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """All FashionSearchNet losses; unknown labels (-1) are masked out. ``region_labels`` (B, R) train the
+    region attributes' heads the same way. Returns (loss, scalars)."""
+    total, (cls_m, rep_m, tri_m, acc_m) = _head_losses(out.logits, out.rep_logits, out.reps, labels, w, class_weights)
     lg = ranking_triplet(out.global_rep, labels, w.margin)
     total = total + w.global_triplet * lg
-    scalars.update(
-        loss=total.item(),
-        cls=cls_sum / n_att,
-        rep_cls=rep_sum / n_att,
-        triplet=tri_sum / n_att,
-        global_triplet=lg.item(),
-        train_acc=acc_sum / n_att,
-    )
-    return total, scalars
+    scalars = dict(cls=cls_m, rep_cls=rep_m, triplet=tri_m, global_triplet=lg.item(), train_acc=acc_m)
+    if out.region_logits and region_labels is not None:
+        r_total, (r_cls, _, r_tri, r_acc) = _head_losses(
+            out.region_logits, out.region_rep_logits, out.region_reps, region_labels, w
+        )
+        total = total + r_total
+        scalars.update(region_cls=r_cls, region_triplet=r_tri, region_train_acc=r_acc)
+    return total, {"loss": total.item(), **scalars}

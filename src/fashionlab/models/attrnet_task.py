@@ -30,6 +30,7 @@ class AttrNetConfig:
     hide_prob: float = 0.0  # hide-and-seek: blank each cell of a hide_grid x hide_grid grid with this probability
     hide_grid: int = 8  # (Singh & Lee 2017: spreads activation maps beyond the most discriminative part)
     val_samples: int = 256  # validation images scored at every sample step
+    region_attributes: bool = True  # also learn region attributes (sleeves.color ...) the data has
     model: AttrNetModelConfig = field(default_factory=AttrNetModelConfig)
     loss: LossWeights = field(default_factory=LossWeights)
     train: TrainConfig = field(
@@ -55,7 +56,8 @@ class AttrNetTask(Task):
         self.attributes = [(a.name, list(a.values)) for a in schema.attributes]
         if not self.attributes:
             raise InputError("the dataset has no attributes to learn", path=cfg.data)
-        self.nets["model"] = AttrNet(self.attributes, cfg.model)
+        self.region_attributes = self.train_set.region_attributes if cfg.region_attributes else []
+        self.nets["model"] = AttrNet(self.attributes, cfg.model, self.region_attributes)
         self.class_weights = self._class_weights() if cfg.loss.class_weights else None
         self._val = None
 
@@ -87,6 +89,7 @@ class AttrNetTask(Task):
         y = batch["attributes"]
         dev = next(net.parameters()).device
         x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
+        y_region = batch["region_attributes"].to(dev, non_blocking=True)
         if self.cfg.flip:
             flip = torch.rand(x.shape[0]) < 0.5
             x = torch.where(flip.to(dev)[:, None, None, None], x.flip(-1), x)
@@ -96,7 +99,7 @@ class AttrNetTask(Task):
             x = x * torch.nn.functional.interpolate(keep, size=x.shape[-2:], mode="nearest")  # hidden = grey
         with autocast:
             out = net(x)
-            loss, scalars = attrnet_losses(out, y, self.cfg.loss, self.class_weights)
+            loss, scalars = attrnet_losses(out, y, self.cfg.loss, self.class_weights, y_region)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -120,14 +123,18 @@ class AttrNetTask(Task):
             if n == 0:
                 return
             items = [val[i] for i in range(n)]
-            self._val = (torch.stack([it["image"] for it in items]), torch.stack([it["attributes"] for it in items]))
-        x, y = self._val
+            self._val = tuple(
+                torch.stack([it[k] for it in items]) for k in ("image", "attributes", "region_attributes")
+            )
+        x, y, y_region = self._val
         net.eval()
         dev = next(net.parameters()).device
-        preds = []
+        preds, r_preds = [], []
         for i in range(0, len(x), 64):
-            probs = net.predict(x[i : i + 64].to(dev))
-            preds.append(torch.stack([p.argmax(1).cpu() for p in probs], 1))
+            out = net(x[i : i + 64].to(dev))
+            preds.append(torch.stack([lg.argmax(1).cpu() for lg in out.rep_logits], 1))
+            if out.region_rep_logits:
+                r_preds.append(torch.stack([lg.argmax(1).cpu() for lg in out.region_rep_logits], 1))
         pred = torch.cat(preds)
         scalars = {}
         for a, (name, _) in enumerate(self.attributes):
@@ -136,6 +143,12 @@ class AttrNetTask(Task):
                 scalars[f"val_acc/{name}"] = float((pred[known, a] == y[known, a]).float().mean())
         if scalars:
             scalars["val_acc/mean"] = float(np.mean(list(scalars.values())))
+        if self.region_attributes and y_region.shape[1] == len(self.region_attributes):
+            r_pred = torch.cat(r_preds)
+            for r, (name, _) in enumerate(self.region_attributes):
+                known = y_region[:, r] >= 0
+                if known.any():
+                    scalars[f"val_acc/{name}"] = float((r_pred[known, r] == y_region[known, r]).float().mean())
         logger.log(step, scalars)
         sheet = aam_sheet(net, x[:6].to(dev), self.attributes)
         out = run_dir / "samples"
@@ -145,10 +158,10 @@ class AttrNetTask(Task):
         net.train()
 
     def export(self, out_dir: Path, nets: dict[str, torch.nn.Module]) -> Path:
-        return export_attrnet(out_dir, nets["model"], self.cfg, self.attributes)
+        return export_attrnet(out_dir, nets["model"], self.cfg, self.attributes, self.region_attributes)
 
 
-def export_attrnet(out_dir: Path, net: AttrNet, cfg: AttrNetConfig, attributes) -> Path:
+def export_attrnet(out_dir: Path, net: AttrNet, cfg: AttrNetConfig, attributes, region_attributes=()) -> Path:
     return save_export(
         out_dir,
         kind="attrnet",
@@ -156,6 +169,7 @@ def export_attrnet(out_dir: Path, net: AttrNet, cfg: AttrNetConfig, attributes) 
         config=to_dict(cfg.model),
         extra={
             "attributes": [[n, v] for n, v in attributes],
+            "region_attributes": [[n, v] for n, v in region_attributes],
             "image_size": cfg.image_size,
             "resize": cfg.resize,
             "input_range": [-1, 1],
@@ -165,7 +179,11 @@ def export_attrnet(out_dir: Path, net: AttrNet, cfg: AttrNetConfig, attributes) 
 
 @LOADERS.register("attrnet", help="FashionSearchNet attribute network")
 def _load_attrnet(config: dict[str, Any], extra: dict[str, Any]) -> AttrNet:
-    net = AttrNet([(n, v) for n, v in extra["attributes"]], from_dict(AttrNetModelConfig, config))
+    net = AttrNet(
+        [(n, v) for n, v in extra["attributes"]],
+        from_dict(AttrNetModelConfig, config),
+        [(n, v) for n, v in extra.get("region_attributes", [])],
+    )
     net.image_size = int(extra.get("image_size", 128))
     net.resize_mode = extra.get("resize", "fit")
     return net

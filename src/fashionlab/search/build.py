@@ -9,6 +9,7 @@ import torch
 
 from ..data.format import UNKNOWN, Item, load_dataset
 from ..data.imaging import load_rgb, resize_rgb, to_model_input
+from ..data.regions import region_labels
 from ..errors import InputError
 from ..models.attrnet import AttrNet
 from .catalog import Catalog
@@ -111,7 +112,13 @@ def build_catalog(
         limit=prototype_limit,
         progress=progress,
     )
-    protos = prototypes(p_vecs, attribute_labels(p_items, model.attributes), model.attributes)
+    protos = prototypes(
+        p_vecs,
+        attribute_labels(p_items, model.attributes),
+        model.attributes,
+        np.asarray(region_labels(p_items, model.region_attributes), np.int64).reshape(len(p_items), -1),
+        model.region_attributes,
+    )
     cat = Catalog.create(
         out,
         model_path=str(Path(model_path).resolve()),

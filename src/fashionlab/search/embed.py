@@ -4,8 +4,9 @@ Vectors per image (all L2-normalised):
 
 - ``global``: FashionSearchNet's compressed global representation (what the FAISS index holds);
 - ``reps``: the attribute representations (A, rep_dim), so a query can swap one for a prototype;
-- ``region_sleeves``: each attribute's representation pooled from the *sleeve* AAM's region instead of its
-  own (region-aware search: "red sleeves only");
+- ``region_<region>``: the representations of the model's region attributes of that region, e.g.
+  ``region_sleeves`` (B, 2, rep_dim) for ``sleeves.color`` and ``sleeves.pattern`` (region-aware search:
+  "red sleeves, body unchanged");
 - ``baseline``: plain global-average-pooled conv7 features of the same network (the comparison method).
 """
 
@@ -19,10 +20,15 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from ..models.attrnet import AttrNet
-from ..models.roi import roi_align
 
-#: region name -> the attribute whose AAM box defines it
-REGION_SOURCE = {"sleeves": "sleeve"}
+
+def model_regions(model: AttrNet) -> dict[str, list[str]]:
+    """``{region: [attribute, ...]}`` of the model's region attributes, in their order."""
+    out: dict[str, list[str]] = {}
+    for name, _ in model.region_attributes:
+        region, _, attribute = name.partition(".")
+        out.setdefault(region, []).append(attribute)
+    return out
 
 
 @torch.no_grad()
@@ -30,14 +36,9 @@ def embed_batch(model: AttrNet, x: torch.Tensor) -> dict[str, np.ndarray]:
     """Vectors of a batch of (B, 3, H, W) images in [-1, 1]."""
     out = model(x)
     vec = {"global": out.global_rep, "reps": out.reps, "baseline": F.normalize(out.pooled.float(), dim=1)}
-    for region, attr in REGION_SOURCE.items():
-        if attr not in model.attribute_names:
-            continue
-        a_src = model.attribute_index(attr)
-        boxes = out.boxes[:, a_src : a_src + 1].expand(-1, len(model.attributes), -1)
-        pooled = roi_align(out.conv5, boxes.to(out.conv5.dtype), model.cfg.roi_size)
-        reps = torch.stack([head(pooled[:, a].flatten(1)) for a, head in enumerate(model.rep_heads)], 1)
-        vec[f"region_{region}"] = F.normalize(reps.float(), dim=2)
+    for region, attributes in model_regions(model).items():
+        idx = [model.region_index(f"{region}.{a}") for a in attributes]
+        vec[f"region_{region}"] = out.region_reps[:, idx]
     return {k: v.float().cpu().numpy() for k, v in vec.items()}
 
 
@@ -59,20 +60,35 @@ def embed_batches(
     return {k: np.concatenate(v) for k, v in parts.items()}
 
 
+def _means(src: np.ndarray, labels: np.ndarray, n_values: int) -> np.ndarray:
+    protos = np.zeros((n_values, src.shape[1]), np.float32)
+    for v in range(n_values):
+        sel = labels == v
+        if sel.any():
+            m = src[sel].mean(0)
+            protos[v] = m / max(np.linalg.norm(m), 1e-12)
+    return protos
+
+
 def prototypes(
-    vectors: dict[str, np.ndarray], labels: np.ndarray, attributes: list[tuple[str, list[str]]]
+    vectors: dict[str, np.ndarray],
+    labels: np.ndarray,
+    attributes: list[tuple[str, list[str]]],
+    region_labels: np.ndarray | None = None,
+    region_attributes: list[tuple[str, list[str]]] = (),
 ) -> dict[str, np.ndarray]:
     """Per attribute, (n_values, dim) mean representation of the images having each value (normalised),
-    for FashionSearchNet (``rep__ATTR``) and the baseline (``baseline__ATTR``). ``labels`` (N, A), -1
-    unknown. A value with no image gets a zero prototype (and cannot be searched for)."""
+    for FashionSearchNet (``rep__ATTR``) and the baseline (``baseline__ATTR``); per region attribute
+    (``region__sleeves.color``) from the region vectors. ``labels`` (N, A) and ``region_labels`` (N, R),
+    -1 unknown. A value with no image gets a zero prototype (and cannot be searched for)."""
     out = {}
     for a, (name, values) in enumerate(attributes):
-        for key, src in (("rep", vectors["reps"][:, a]), ("baseline", vectors["baseline"])):
-            protos = np.zeros((len(values), src.shape[1]), np.float32)
-            for v in range(len(values)):
-                sel = labels[:, a] == v
-                if sel.any():
-                    m = src[sel].mean(0)
-                    protos[v] = m / max(np.linalg.norm(m), 1e-12)
-            out[f"{key}__{name}"] = protos
+        out[f"rep__{name}"] = _means(vectors["reps"][:, a], labels[:, a], len(values))
+        out[f"baseline__{name}"] = _means(vectors["baseline"], labels[:, a], len(values))
+    position: dict[str, int] = {}
+    for r, (name, values) in enumerate(region_attributes):
+        region = name.partition(".")[0]
+        j = position.get(region, 0)
+        position[region] = j + 1
+        out[f"region__{name}"] = _means(vectors[f"region_{region}"][:, j], region_labels[:, r], len(values))
     return out

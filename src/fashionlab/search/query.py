@@ -17,7 +17,7 @@ import torch
 from ..errors import InputError
 from ..models.attrnet import AttrNet
 from .catalog import Catalog, CatalogItem
-from .embed import REGION_SOURCE
+from .embed import model_regions
 
 
 @dataclass
@@ -25,6 +25,15 @@ class Hit:
     rank: int
     score: float
     item: CatalogItem
+
+
+def _value_probability(reps: np.ndarray, protos: np.ndarray, value: int, temperature: float) -> np.ndarray:
+    """(N,) softmax probability of ``value`` over the value prototypes, from cosine similarities."""
+    logits = temperature * (reps @ protos.T)
+    logits[:, ~np.any(protos, axis=1)] = -np.inf  # values without a prototype
+    logits -= logits.max(1, keepdims=True)
+    e = np.exp(logits)
+    return e[:, value] / e.sum(1)
 
 
 class Searcher:
@@ -90,12 +99,18 @@ class Searcher:
         k: int = 10,
         region: str | None = None,
         method: str = "fsn",
-        rerank: int = 300,
+        region_weight: float = 1.0,
+        region_temperature: float = 20.0,
     ) -> list[Hit]:
         """Search with one embedded query image (``vectors`` of :func:`embed_batch`, batch of 1 squeezed).
 
         ``changes`` is ``{attribute: wanted value}``; ``region="sleeves"`` applies them to that region
-        only (e.g. red sleeves, body unchanged); ``method`` is ``fsn`` or ``baseline``.
+        only (e.g. red sleeves, body unchanged): every item is scored by its similarity to the unchanged
+        query (the garment as it is) plus, for each change, ``region_weight`` x (the probability that its
+        region has the wanted value + the probability that the garment keeps the query's value), each a
+        softmax over the value prototypes of cosine similarities times ``region_temperature``. Items with
+        the wanted region and the query's garment value come first, ordered by how much else they share. ``method`` is
+        ``fsn`` or ``baseline``.
         """
         ch = self.check_changes(changes or {})
         if method == "baseline":
@@ -105,26 +120,35 @@ class Searcher:
         if region is None:
             scores, idx = self._search(self.manipulated_global(vectors["reps"], ch), k)
             return self._hits(scores, idx)
-        if region not in REGION_SOURCE:
-            raise InputError(f"unknown region {region!r}; valid: {', '.join(REGION_SOURCE)}", field="--region")
+        regions = model_regions(self.model)
+        if region not in regions:
+            known = ", ".join(regions) or "none (it was trained on data without region attributes)"
+            raise InputError(f"unknown region {region!r}; this model's regions: {known}", field="--region")
         key = f"region_{region}"
         cat = self.catalog.vectors()
         if key not in cat:
-            raise InputError(f"this catalog has no {region} region vectors", path=self.catalog.root)
-        # keep the garment as it is globally, then re-rank candidates by how well their region matches
+            raise InputError(f"this catalog has no {region} region vectors (rebuild it)", path=self.catalog.root)
         t = time.perf_counter()
-        scores, idx = self.catalog.index().search(
-            vectors["global"][None].astype(np.float32), min(rerank, len(self.catalog))
-        )
-        idx = idx[0][idx[0] >= 0]
-        region_score = np.zeros(len(idx), np.float32)
+        total = cat["global"] @ vectors["global"].astype(np.float32)
         for a, v in ch:
-            proto = self.protos[f"rep__{self.attributes[a][0]}"][v]
-            region_score += cat[key][idx, a] @ proto
-        total = scores[0][: len(idx)] + 2.0 * region_score
+            name = self.attributes[a][0]
+            if name not in regions[region]:
+                raise InputError(
+                    f"{name} cannot be changed on the {region} alone; can: {', '.join(regions[region])}",
+                    field="--set",
+                )
+            proto = self.protos.get(f"region__{region}.{name}")
+            if proto is None or not np.any(proto[v]):
+                raise InputError(f"no prototype for {region}.{name}={self.attributes[a][1][v]}", field="--set")
+            # the region must take the wanted value, the rest of the garment keep the query's value
+            body = self.protos[f"rep__{name}"]
+            kept = int(np.argmax(body @ vectors["reps"][a]))
+            p_region = _value_probability(cat[key][:, regions[region].index(name)], proto, v, region_temperature)
+            p_body = _value_probability(cat["reps"][:, a], body, kept, region_temperature)
+            total = total + region_weight * (p_region + p_body)
         order = np.argsort(-total)[:k]
         self.last_latency_ms = (time.perf_counter() - t) * 1000
-        return self._hits(total[order], idx[order])
+        return self._hits(total[order], order)
 
     def _baseline(self, vectors: dict[str, np.ndarray], ch: list[tuple[int, int]], k: int) -> list[Hit]:
         q = vectors["baseline"].astype(np.float32).copy()
