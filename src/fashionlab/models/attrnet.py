@@ -87,28 +87,20 @@ class AttrNet(nn.Module):
         self.conv67 = nn.Sequential(conv_bn(c5, c.conv67_channels, 3), conv_bn(c.conv67_channels, c.conv67_channels, 3))
         self.classifiers = nn.ModuleList(nn.Linear(c.conv67_channels, len(v)) for _, v in self.attributes)
         roi_in = c5 * c.roi_size * c.roi_size
-        self.rep_heads = nn.ModuleList(
-            nn.Sequential(
+
+        def rep_head() -> nn.Sequential:  # three FC layers: ROI-pooled conv5 -> attribute representation
+            return nn.Sequential(
                 nn.Linear(roi_in, c.fc_dim),
                 nn.ReLU(inplace=True),
                 nn.Linear(c.fc_dim, c.fc_dim),
                 nn.ReLU(inplace=True),
                 nn.Linear(c.fc_dim, c.rep_dim),
             )
-            for _ in self.attributes
-        )
+
+        self.rep_heads = nn.ModuleList(rep_head() for _ in self.attributes)
         self.rep_classifiers = nn.ModuleList(nn.Linear(c.rep_dim, len(v)) for _, v in self.attributes)
         self.region_classifiers = nn.ModuleList(nn.Linear(c.conv67_channels, len(v)) for _, v in self.region_attributes)
-        self.region_rep_heads = nn.ModuleList(
-            nn.Sequential(
-                nn.Linear(roi_in, c.fc_dim),
-                nn.ReLU(inplace=True),
-                nn.Linear(c.fc_dim, c.fc_dim),
-                nn.ReLU(inplace=True),
-                nn.Linear(c.fc_dim, c.rep_dim),
-            )
-            for _ in self.region_attributes
-        )
+        self.region_rep_heads = nn.ModuleList(rep_head() for _ in self.region_attributes)
         self.region_rep_classifiers = nn.ModuleList(nn.Linear(c.rep_dim, len(v)) for _, v in self.region_attributes)
         self.compress = nn.Sequential(
             nn.Linear(c.rep_dim * len(self.attributes), c.fc_dim),
