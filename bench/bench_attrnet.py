@@ -37,12 +37,17 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", required=True)
     ap.add_argument("--data", required=True)
-    ap.add_argument("--catalog-data", required=True)
+    ap.add_argument(
+        "--catalog-data", default=None, help="catalog set for the search part (required unless --attributes-only)"
+    )
+    ap.add_argument("--attributes-only", action="store_true", help="only accuracy and localisation")
     ap.add_argument("--split", default="test")
     ap.add_argument("--limit", type=int, default=None, help="test images (default: all)")
     ap.add_argument("--json", default=None, help="write results here")
     ap.add_argument("--workers", type=int, default=2, help="processes re-rendering the edit regions")
     args = ap.parse_args()
+    if not args.attributes_only and not args.catalog_data:
+        ap.error("--catalog-data is required (or give --attributes-only)")
 
     model = load_model_for_search(args.model)
     t = time.perf_counter()
@@ -63,6 +68,14 @@ def main() -> None:
             cells.append("-" if v is None else f"{v:.{d}f}")
         print(f"| {n} | " + " | ".join(cells) + " |")
     print()
+    if rep.region_accuracy:
+        print(
+            "region attributes (the sleeves' own values; sleeveless tops skipped): "
+            + ", ".join(f"{k} accuracy {v:.4f}" for k, v in rep.region_accuracy.items())
+            + "\n"
+        )
+    if args.attributes_only:
+        return
 
     with tempfile.TemporaryDirectory() as d:
         t = time.perf_counter()
@@ -115,6 +128,7 @@ def main() -> None:
                     "pointing": rep.pointing,
                     "pointing_tolerant": rep.pointing_tolerant,
                     "pointing_edit": rep.pointing_edit,
+                    "region_accuracy": rep.region_accuracy,
                     "box_iou": rep.box_iou,
                     "n_test": rep.n,
                     "topk": res.topk,

@@ -239,6 +239,7 @@ def test_metrics_on_the_tiny_model(world):
     assert all(rep.pointing_tolerant[k] >= rep.pointing[k] for k in rep.pointing)
     # SynthFashion data: the edit-region pointing game is played too, the same in 2 worker processes
     assert set(rep.pointing_edit) == set(rep.accuracy) and all(0 <= v <= 1 for v in rep.pointing_edit.values())
+    assert set(rep.region_accuracy) == {"sleeves.color", "sleeves.pattern"}
     rep2 = METRICS.get("attributes")(model, str(world["data"]), "test", workers=2, progress=False)
     assert rep2.pointing_edit == rep.pointing_edit and rep2.pointing == rep.pointing
     cat = Catalog.open(world["catalog"].root)

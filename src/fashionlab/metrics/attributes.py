@@ -44,6 +44,7 @@ class AttributeReport:
     tolerance: int = 0
     pointing_edit: dict[str, float] = field(default_factory=dict)
     box_iou: dict[str, float] = field(default_factory=dict)
+    region_accuracy: dict[str, float] = field(default_factory=dict)  # sleeves.color ... (regions' own values)
     n: int = 0
 
 
@@ -112,6 +113,10 @@ def evaluate_attributes(
     edit_jobs = ((ds.items[i], names, native, (size, size), ds.resize) for i in range(n))
     edit_masks = imap(_edit_region_bits, edit_jobs, workers, chunksize=8) if edit_regions else None
     hits_edit = np.zeros(len(names))
+    data_regions = [n for n, _ in ds.region_attributes]
+    region_pairs = [(r, data_regions.index(n)) for r, (n, _) in enumerate(model.region_attributes) if n in data_regions]
+    r_correct = np.zeros(len(model.region_attributes))
+    r_known = np.zeros(len(model.region_attributes))
     tol = max(1, round(8 * size / 128)) if tolerance is None else tolerance
     correct = np.zeros(len(names))
     known = np.zeros(len(names))
@@ -128,6 +133,11 @@ def evaluate_attributes(
         masks = torch.stack([it["mask"] for it in items]).numpy()
         edit = np.stack([next(edit_masks) for _ in items]) if edit_masks is not None else None
         out = model(x)
+        y_region = torch.stack([it["region_attributes"] for it in items]).numpy()
+        for r, d in region_pairs:
+            k = y_region[:, d] >= 0
+            r_correct[r] += (out.region_rep_logits[r].argmax(1).cpu().numpy()[k] == y_region[k, d]).sum()
+            r_known[r] += k.sum()
         h, w = x.shape[-2:]
         stride_y, stride_x = h / out.conv7.shape[-2], w / out.conv7.shape[-1]
         for a, name in enumerate(names):
@@ -157,6 +167,9 @@ def evaluate_attributes(
                 bx = out.boxes[i, a].cpu().numpy().astype(np.float64) * [stride_x, stride_y, stride_x, stride_y]
                 ious[a].append(_box_iou(bx, gt))
     rep = AttributeReport(n=n, tolerance=tol)
+    for r, _ in region_pairs:
+        if r_known[r]:
+            rep.region_accuracy[model.region_attributes[r][0]] = float(r_correct[r] / r_known[r])
     for a, name in enumerate(names):
         rep.accuracy[name] = float(correct[a] / max(known[a], 1))
         if tested[a]:
