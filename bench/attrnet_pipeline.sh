@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Reproduces the attribute-network and search numbers of docs/benchmarks.md from nothing:
-#   bash bench/attrnet_pipeline.sh [WORKDIR]     (about 25 minutes on 2 CPU cores)
+#   bash bench/attrnet_pipeline.sh [WORKDIR]     (about 50 minutes on 2 idle CPU cores)
 set -euo pipefail
 W=${1:-bench-work}
 FL=${FL:-.venv/bin/fashionlab}

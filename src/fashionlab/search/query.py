@@ -27,13 +27,13 @@ class Hit:
     item: CatalogItem
 
 
-def _value_probability(reps: np.ndarray, protos: np.ndarray, value: int, temperature: float) -> np.ndarray:
-    """(N,) softmax probability of ``value`` over the value prototypes, from cosine similarities."""
+def value_probabilities(reps: np.ndarray, protos: np.ndarray, temperature: float) -> np.ndarray:
+    """(N, n_values) softmax over the value prototypes of cosine similarities x ``temperature``."""
     logits = temperature * (reps @ protos.T)
     logits[:, ~np.any(protos, axis=1)] = -np.inf  # values without a prototype
     logits -= logits.max(1, keepdims=True)
     e = np.exp(logits)
-    return e[:, value] / e.sum(1)
+    return (e / e.sum(1, keepdims=True)).astype(np.float32)
 
 
 class Searcher:
@@ -49,6 +49,7 @@ class Searcher:
                 path=catalog.root,
             )
         self.protos = catalog.prototypes()
+        self._probabilities: dict[tuple, np.ndarray] = {}  # per catalog item, value probabilities (cached)
         self.last_latency_ms = 0.0
 
     # ------------------------------------------------------------------ helpers
@@ -143,12 +144,24 @@ class Searcher:
             # the region must take the wanted value, the rest of the garment keep the query's value
             body = self.protos[f"rep__{name}"]
             kept = int(np.argmax(body @ vectors["reps"][a]))
-            p_region = _value_probability(cat[key][:, regions[region].index(name)], proto, v, region_temperature)
-            p_body = _value_probability(cat["reps"][:, a], body, kept, region_temperature)
+            j = regions[region].index(name)
+            p_region = self._value_probabilities(key, j, f"region__{region}.{name}", region_temperature)[:, v]
+            p_body = self._value_probabilities("reps", a, f"rep__{name}", region_temperature)[:, kept]
             total = total + region_weight * (p_region + p_body)
-        order = np.argsort(-total)[:k]
+        kk = min(k, len(total))
+        top = np.argpartition(-total, kk - 1)[:kk] if kk < len(total) else np.arange(len(total))
+        order = top[np.argsort(-total[top])]
         self.last_latency_ms = (time.perf_counter() - t) * 1000
         return self._hits(total[order], order)
+
+    def _value_probabilities(self, key: str, j: int, proto_key: str, temperature: float) -> np.ndarray:
+        """(N, n_values) value probabilities of representation ``j`` of the catalog's ``key`` vectors; they
+        do not depend on the query, so they are computed once per catalog generation."""
+        cache_key = (self.catalog.generation, key, j, proto_key, temperature)
+        if cache_key not in self._probabilities:
+            reps = self.catalog.vectors()[key][:, j]
+            self._probabilities[cache_key] = value_probabilities(reps, self.protos[proto_key], temperature)
+        return self._probabilities[cache_key]
 
     def _baseline(self, vectors: dict[str, np.ndarray], ch: list[tuple[int, int]], k: int) -> list[Hit]:
         q = vectors["baseline"].astype(np.float32).copy()
