@@ -187,7 +187,11 @@ def search(
     for col in ("rank", "score", "id", "attributes"):
         t.add_column(col)
     for r in rows:
-        t.add_row(str(r["rank"]), f"{r['score']:.3f}", r["id"], ", ".join(r["attributes"].values()))
+        own = [
+            f"{region}: " + ", ".join(f"{a}={v}" for a, v in values.items())
+            for region, values in (r.get("region_attributes") or {}).items()
+        ]
+        t.add_row(str(r["rank"]), f"{r['score']:.3f}", r["id"], "; ".join([", ".join(r["attributes"].values()), *own]))
     out.print(t)
     if out_path is not None:
         out.print(f"wrote {out_path}")

@@ -14,7 +14,7 @@ from ..data.sheet import _font
 def result_strip(query: str | Path | None, hits, out: str | Path, *, tile: int = 128, title: str = "") -> Path:
     """Write query + ranked results (captioned with score and attribute values) as one image."""
     cols = ([query] if query is not None else []) + [h.item.image for h in hits]
-    caption_h = 14 * (2 + max((len(h.item.attributes) for h in hits), default=0))
+    caption_h = 14 * (2 + max((len(h.item.attributes) + len(h.item.region_attributes or {}) for h in hits), default=0))
     sheet = Image.new("RGB", (len(cols) * (tile + 6) + 6, tile + caption_h + 30), "white")
     draw = ImageDraw.Draw(sheet)
     font = _font(11)
@@ -28,7 +28,10 @@ def result_strip(query: str | Path | None, hits, out: str | Path, *, tile: int =
             lines = ["query"]
         else:
             h = hits[c - (1 if query is not None else 0)]
-            lines = [f"#{h.rank + 1}  {h.score:.3f}", *h.item.attributes.values()]
+            own = [
+                f"{region}: " + "/".join(values.values()) for region, values in (h.item.region_attributes or {}).items()
+            ]
+            lines = [f"#{h.rank + 1}  {h.score:.3f}", *h.item.attributes.values(), *own]
         for i, line in enumerate(lines):
             draw.text((x, 28 + tile + 14 * i), str(line)[:22], fill="black", font=font)
     out = Path(out)
