@@ -122,10 +122,10 @@ def demo(
         f"[6/6] query {query.id} {query.attributes} with {change}: exact target at rank(s) "
         f"{found or 'none in the top 8'}; {strip}"
     )
-    from ..data.regions import region_value
+    from ..data.regions import has_region, region_value
     from ..search.embed import model_regions
 
-    sleeved = [it for it in test.items if it.attributes["sleeve"] != "sleeveless"]
+    sleeved = [it for it in test.items if has_region(it.attributes, "sleeves")]
     if "sleeves" in model_regions(net) and sleeved:
         q2 = sleeved[0]
         body = q2.attributes["color"]

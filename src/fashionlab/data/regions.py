@@ -21,6 +21,29 @@ def region_attribute_name(region: str, attribute: str) -> str:
     return f"{region}.{attribute}"
 
 
+def split_region_attribute(name: str) -> tuple[str, str]:
+    """``"sleeves.color"`` -> ``("sleeves", "color")``."""
+    region, _, attribute = name.partition(".")
+    return region, attribute
+
+
+def regions_of(region_attributes: Iterable[tuple[str, object]]) -> dict[str, list[str]]:
+    """``{region: [attribute, ...]}`` of ``[("sleeves.color", values), ...]``, in their order (the order of a
+    region's representations in the ``region_<region>`` search vectors)."""
+    out: dict[str, list[str]] = {}
+    for name, _ in region_attributes:
+        region, attribute = split_region_attribute(name)
+        out.setdefault(region, []).append(attribute)
+    return out
+
+
+def has_region(attributes: dict[str, str], region: str) -> bool:
+    """Whether a garment with these item-level ``attributes`` has ``region`` at all (no sleeves when
+    sleeveless)."""
+    absent = REGION_ABSENT.get(region)
+    return absent is None or attributes.get(absent[0]) != absent[1]
+
+
 def region_attribute_specs(schema: DatasetSchema, items: Iterable[Item]) -> list[tuple[str, str, AttributeSpec]]:
     """``[(region, attribute, spec), ...]`` for every attribute that some item overrides in a region the
     schema lists, in schema order (regions, then attributes)."""
@@ -39,8 +62,7 @@ def region_attribute_specs(schema: DatasetSchema, items: Iterable[Item]) -> list
 
 def region_value(item: Item, region: str, attribute: str) -> str:
     """The value of ``attribute`` in ``region`` of ``item`` (see the module docstring)."""
-    absent = REGION_ABSENT.get(region)
-    if absent is not None and item.attributes.get(absent[0]) == absent[1]:
+    if not has_region(item.attributes, region):
         return UNKNOWN
     own = (item.region_attributes or {}).get(region) or {}
     return own.get(attribute, item.attributes.get(attribute, UNKNOWN))
@@ -52,11 +74,19 @@ def region_labels(items: list[Item], region_attributes: list[tuple[str, list[str
     for it in items:
         row = []
         for name, values in region_attributes:
-            region, _, attribute = name.partition(".")
-            v = region_value(it, region, attribute)
+            v = region_value(it, *split_region_attribute(name))
             row.append(values.index(v) if v in values else -1)
         out.append(row)
     return out
 
 
-__all__ = ["REGION_ABSENT", "region_attribute_name", "region_attribute_specs", "region_labels", "region_value"]
+__all__ = [
+    "REGION_ABSENT",
+    "has_region",
+    "region_attribute_name",
+    "region_attribute_specs",
+    "region_labels",
+    "region_value",
+    "regions_of",
+    "split_region_attribute",
+]

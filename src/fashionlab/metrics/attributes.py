@@ -113,8 +113,10 @@ def evaluate_attributes(
     edit_jobs = ((ds.items[i], names, native, (size, size), ds.resize) for i in range(n))
     edit_masks = imap(_edit_region_bits, edit_jobs, workers, chunksize=8) if edit_regions else None
     hits_edit = np.zeros(len(names))
-    data_regions = [n for n, _ in ds.region_attributes]
-    region_pairs = [(r, data_regions.index(n)) for r, (n, _) in enumerate(model.region_attributes) if n in data_regions]
+    data_regions = [name for name, _ in ds.region_attributes]
+    region_pairs = [
+        (r, data_regions.index(name)) for r, (name, _) in enumerate(model.region_attributes) if name in data_regions
+    ]
     r_correct = np.zeros(len(model.region_attributes))
     r_known = np.zeros(len(model.region_attributes))
     tol = max(1, round(8 * size / 128)) if tolerance is None else tolerance

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm import tqdm
 
+from ..data.regions import has_region, region_value
 from ..search.query import Searcher
 
 KS = (1, 5, 10, 20, 30)
@@ -134,18 +135,14 @@ def evaluate_region_queries(
     rng = np.random.default_rng(seed)
     values = dict(searcher.attributes)[attribute]
 
-    def region_value(item) -> str:
-        return ((item.region_attributes or {}).get(region) or {}).get(attribute, item.attributes.get(attribute))
-
     cat_body = np.array([it.attributes.get(attribute) for it in catalog_items])
-    cat_region = np.array([region_value(it) for it in catalog_items])
-    cat_sleeved = np.array([it.attributes.get("sleeve") != "sleeveless" for it in catalog_items])
+    cat_region = np.array([region_value(it, region, attribute) for it in catalog_items])  # unknown: no region
     plan = []
     for q, attrs in enumerate(query_attributes):
-        if attrs.get("sleeve") == "sleeveless" or attrs.get(attribute) not in values:
+        if not has_region(attrs, region) or attrs.get(attribute) not in values:
             continue
         want = str(rng.choice([v for v in values if v != attrs[attribute]]))
-        if ((cat_body == attrs[attribute]) & (cat_region == want) & cat_sleeved).any():
+        if ((cat_body == attrs[attribute]) & (cat_region == want)).any():
             plan.append((q, want))
     rep = RegionReport(n_queries=len(plan))
     kmax = max(ks)
@@ -155,7 +152,7 @@ def evaluate_region_queries(
             vec = {k: x[q] for k, x in query_vectors.items()}
             res = searcher.query(vec, {attribute: want}, k=kmax, region=reg)
             pos = np.array([h.item.position for h in res])
-            ok = (cat_body[pos] == query_attributes[q][attribute]) & (cat_region[pos] == want) & cat_sleeved[pos]
+            ok = (cat_body[pos] == query_attributes[q][attribute]) & (cat_region[pos] == want)
             hits[i, : len(ok)] = ok
         rep.topk[name] = {k: float(hits[:, :k].any(1).mean()) if len(plan) else 0.0 for k in ks}
     return rep

@@ -34,18 +34,19 @@ def image_tensor(model: AttrNet, path: str | Path) -> torch.Tensor:
     return to_model_input(img)[None]
 
 
-def _split_items(root: str | Path, splits: list[str] | None, limit: int | None = None):
+def _split_positions(root: str | Path, splits: list[str] | None, limit: int | None = None):
+    """(dataset, positions in ``dataset.items`` of the items of ``splits``, at most ``limit``)."""
     ds = load_dataset(root)
-    items = [it for it in ds.items if splits is None or it.split in splits]
+    positions = [k for k, it in enumerate(ds.items) if splits is None or it.split in splits]
     if splits is not None:
         unknown = set(splits) - set(ds.schema.splits)
         if unknown:
             raise InputError(f"unknown split(s) {sorted(unknown)}; this dataset has {ds.schema.splits}", path=root)
     if limit is not None:
-        items = items[:limit]
-    if not items:
+        positions = positions[:limit]
+    if not positions:
         raise InputError(f"no items in split(s) {splits}", path=root)
-    return ds, items
+    return ds, positions
 
 
 def attribute_labels(items: list[Item], attributes: list[tuple[str, list[str]]]) -> np.ndarray:
@@ -71,21 +72,21 @@ def embed_dataset(
     through the dataset's packed cache at the model's size (built on first use), like training does."""
     from ..data.loader import FashionDataset
 
-    ds, items = _split_items(root, splits, limit)
+    ds, positions = _split_positions(root, splits, limit)
     names = [a.name for a in ds.schema.attributes]
     if names != model.attribute_names:
         raise InputError(f"dataset attributes {names} differ from the model's {model.attribute_names}", path=root)
     size = getattr(model, "image_size", 128)
+    # split=None: the packed dataset's items are the dataset's items, in the same order
     packed = FashionDataset(
         root, split=None, size=(size, size), resize=getattr(model, "resize_mode", "fit"), progress=progress
     )
-    position = {it.id: k for k, it in enumerate(packed.items)}
-    order = [position[it.id] for it in items]
     batches = (
-        torch.stack([packed[k]["image"] for k in order[i : i + batch_size]]) for i in range(0, len(order), batch_size)
+        torch.stack([packed[k]["image"] for k in positions[i : i + batch_size]])
+        for i in range(0, len(positions), batch_size)
     )
-    vecs = embed_batches(model, batches, total=len(order), progress=progress)
-    return ds, items, vecs
+    vecs = embed_batches(model, batches, total=len(positions), progress=progress)
+    return ds, [ds.items[k] for k in positions], vecs
 
 
 def build_catalog(

@@ -19,16 +19,13 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from ..data.regions import regions_of, split_region_attribute
 from ..models.attrnet import AttrNet
 
 
 def model_regions(model: AttrNet) -> dict[str, list[str]]:
     """``{region: [attribute, ...]}`` of the model's region attributes, in their order."""
-    out: dict[str, list[str]] = {}
-    for name, _ in model.region_attributes:
-        region, _, attribute = name.partition(".")
-        out.setdefault(region, []).append(attribute)
-    return out
+    return regions_of(model.region_attributes)
 
 
 @torch.no_grad()
@@ -85,10 +82,9 @@ def prototypes(
     for a, (name, values) in enumerate(attributes):
         out[f"rep__{name}"] = _means(vectors["reps"][:, a], labels[:, a], len(values))
         out[f"baseline__{name}"] = _means(vectors["baseline"], labels[:, a], len(values))
-    position: dict[str, int] = {}
+    regions = regions_of(region_attributes)
     for r, (name, values) in enumerate(region_attributes):
-        region = name.partition(".")[0]
-        j = position.get(region, 0)
-        position[region] = j + 1
+        region, attribute = split_region_attribute(name)
+        j = regions[region].index(attribute)
         out[f"region__{name}"] = _means(vectors[f"region_{region}"][:, j], region_labels[:, r], len(values))
     return out
