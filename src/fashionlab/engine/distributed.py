@@ -53,7 +53,10 @@ def barrier(info: DistInfo) -> None:
 
 
 def cleanup(info: DistInfo) -> None:
+    """Tear the process group down on every rank together: a rank that destroys it while another is still
+    inside gloo aborts the other ("terminate called without an active exception")."""
     if info.enabled and dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()
 
 
