@@ -106,3 +106,31 @@ def test_render_writes_image_and_masks(tmp_path):
     assert r.returncode == 0, r.stderr
     assert Image.open(tmp_path / "one.png").size == (64, 128)
     assert Image.open(tmp_path / "one.masks.png").size == (64, 128)
+
+
+def test_train_resume_with_overrides_updates_the_run_config(tmp_path):
+    """`train --resume RUN train.steps=N` continues the same run to N steps, and the run's config.json and
+    run.json say so (the overrides of a resumed session are not lost)."""
+    import json
+
+    ds = tmp_path / "ds"
+    assert run("data", "synth", "--out", str(ds), "--n", "24", "--size", "64", "--workers", "1").returncode == 0
+    common = ["--out", str(tmp_path / "runs"), "--no-progress"]
+    r = run("train", "attrnet", "--preset", "tiny", "--data", str(ds), *common, "train.steps=2")
+    assert r.returncode == 0, r.stderr
+    run_dir = tmp_path / "runs" / "attrnet" / "run-001"
+    assert json.loads((run_dir / "config.json").read_text())["config"]["train"]["steps"] == 2
+    r = run("train", "attrnet", "--resume", str(run_dir), *common, "train.steps=4")
+    assert r.returncode == 0, r.stderr
+    assert not (tmp_path / "runs" / "attrnet" / "run-002").exists()
+    assert json.loads((run_dir / "config.json").read_text())["config"]["train"]["steps"] == 4
+    sessions = json.loads((run_dir / "run.json").read_text())["sessions"]
+    assert len(sessions) == 2 and sessions[1]["resumed_from_step"] == 2
+    assert sessions[1]["config_changes"] == {"train.steps": [2, 4]}
+    stats = [json.loads(line) for line in (run_dir / "stats.jsonl").read_text().splitlines()]
+    assert stats[-1]["step"] == 4
+    r = run("train", "attrnet", "--resume", str(run_dir), *common, "model.width=2")  # another architecture
+    assert r.returncode != 0 and "Traceback" not in r.stderr and "does not fit this config" in r.stderr
+    # a resume that cannot work changes nothing in the run folder
+    assert json.loads((run_dir / "config.json").read_text())["config"]["model"]["width"] == 0.125
+    assert len(json.loads((run_dir / "run.json").read_text())["sessions"]) == 2

@@ -56,9 +56,9 @@ def test_resume_continues_exactly(tiny_data, tmp_path, monkeypatch):
     task = build_task("attrnet", cfg_b)
     original_step = task.train_step
 
-    def step_then_interrupt(batch, step, autocast):
-        out = original_step(batch, step, autocast)
-        if step == 2:  # the third step: a user presses Ctrl-C
+    def step_then_interrupt(ctx):
+        out = original_step(ctx)
+        if ctx.step == 2:  # the third step: a user presses Ctrl-C
             os.kill(os.getpid(), signal.SIGINT)
         return out
 
@@ -111,7 +111,7 @@ def test_checkpoint_survives_sigkill(tmp_path):
     """A process killed (SIGKILL) while writing checkpoints in a loop always leaves a loadable latest."""
     code = (
         "import torch, sys; from fashionlab.engine.checkpoint import save_checkpoint\n"
-        "big = torch.randn(4_000_000)\n"
+        "big = torch.randn(4_000_000, generator=torch.Generator().manual_seed(0))\n"
         "for i in range(1, 10_000):\n"
         "    save_checkpoint(sys.argv[1], i, {'model': 'x', 'step': i, 'w': big + i}, keep=2)\n"
     )
@@ -124,8 +124,9 @@ def test_checkpoint_survives_sigkill(tmp_path):
     p.wait()
     ck = find_checkpoint(tmp_path)
     st = load_checkpoint(ck)
-    assert torch.equal(st["w"][:5], (st["w"][:5] - st["step"]) + st["step"])
+    big = torch.randn(4_000_000, generator=torch.Generator().manual_seed(0))
     assert st["step"] >= 1
+    assert torch.equal(st["w"], big + st["step"])  # the whole tensor, exactly what that step wrote
 
 
 def test_corrupt_checkpoint_is_reported(tmp_path):
@@ -146,7 +147,7 @@ def test_export_round_trip(tiny_data, tmp_path):
     net = trainer.inference_nets()["model"].eval()
     loaded = fashionlab.load(run)  # a run folder works as well as its export/
     assert isinstance(loaded, AttrNet) and not loaded.training
-    assert loaded.image_size == 64
+    assert loaded.preprocess.size == (64, 64) and loaded.preprocess.resize == cfg.resize
     x = torch.randn(3, 3, 64, 64)
     with torch.no_grad():
         for p, q in zip(net.predict(x), loaded.predict(x), strict=True):
@@ -195,18 +196,6 @@ def test_forward_backward_every_backbone(backbone):
         cam = net.cam(x.detach(), name).detach()
         assert cam.shape == (4, 64, 64) and float(cam.min()) >= 0 and float(cam.max()) <= 1
     assert net.features(x.detach(), "pooled").shape == (4, 16)
-
-
-@pytest.mark.parametrize("model", MODELS.names())
-def test_every_model_has_presets(model):
-    spec = MODELS.get(model)
-    for preset in ("cpu", "paper", "tiny"):
-        cfg = resolve_config(spec.config, model=model, preset=preset)
-        assert cfg.train.steps > 0
-    with pytest.raises(InputError, match="unknown key"):
-        resolve_config(spec.config, model=model, overrides=["train.stepz=3"])
-    with pytest.raises(InputError, match="integer"):
-        resolve_config(spec.config, model=model, overrides=["train.steps=many"])
 
 
 @pytest.mark.skipif(

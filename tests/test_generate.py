@@ -123,3 +123,26 @@ def test_schema_records_provenance(small):
     schema = json.loads((small / "dataset.json").read_text())
     assert schema["source"]["generator"] == "fashionlab.synth"
     assert schema["source"]["config"]["seed"] == 3
+
+
+def test_synthfashion_is_recognised_by_its_schema(small):
+    from dataclasses import replace
+
+    from fashionlab.synth.ground_truth import SYNTH_GENERATOR, is_synthfashion
+
+    ds = load_dataset(small)
+    assert ds.schema.source["generator"] == SYNTH_GENERATOR
+    assert is_synthfashion(ds.schema) and is_synthfashion(ds.schema, ds.items)
+    stripped = [replace(it, extra={}) for it in ds.items]
+    assert not is_synthfashion(ds.schema, stripped)  # a copy without seeds/poses cannot be re-rendered
+    assert not is_synthfashion(ds.schema, [])
+    # an imported dataset or another generator's is not SynthFashion, whatever its items' extras say
+    imported = replace(ds.schema, source={"importer": "csv", "src": "/x"})
+    assert not is_synthfashion(imported, ds.items)
+    assert not is_synthfashion(replace(ds.schema, source={"generator": "other.synth"}), ds.items)
+    # a schema without provenance (hand-written): the items decide
+    bare = replace(ds.schema, source={})
+    assert is_synthfashion(bare, ds.items) and not is_synthfashion(bare, stripped)
+    assert not is_synthfashion(bare)  # nothing to go on
+    foreign = replace(ds.schema, attributes=[*ds.schema.attributes[:4], replace(ds.schema.attributes[4], name="fit")])
+    assert not is_synthfashion(foreign, ds.items)  # not SynthFashion's attributes

@@ -5,11 +5,14 @@ dataset format, validator, importers, packed cache and loader) and ``cli`` (the 
 command). See README.md for a tour.
 """
 
-__version__ = "0.1.0"
+from .version import __version__
+
+__all__ = ["__version__", "load"]
 
 
 def load(path, device="cpu"):
-    """Load an exported model folder (``config.json`` + ``model.safetensors``), ready for inference."""
-    from .engine.export import load as _load
+    """Load an exported model folder (``config.json`` + ``model.safetensors``) or a run folder, ready for
+    inference (eval mode); see :func:`fashionlab.models.registry.load`."""
+    from .models.registry import load as _load
 
     return _load(path, device)

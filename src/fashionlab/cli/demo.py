@@ -51,17 +51,17 @@ def demo(
     "this, but with ..." search, all on this machine."""
     import torch
 
-    from .. import load
     from ..data.check import check_dataset, format_report
     from ..data.sheet import contact_sheet
     from ..engine.runs import next_free_dir
     from ..metrics.attributes import evaluate_attributes
-    from ..models.attrnet_task import aam_sheet
+    from ..models.registry import load
     from ..search.build import build_catalog, embed_query
     from ..search.catalog import Catalog
     from ..search.query import Searcher
     from ..search.strip import result_strip
     from ..synth.generate import SynthConfig, generate_dataset
+    from ..viz import aam_sheet
 
     size = 128
     run = next_free_dir(out_dir, "run")
@@ -97,8 +97,8 @@ def demo(
         )
     from ..data.loader import FashionDataset
 
-    test = FashionDataset(ds, split="test", size=(size, size), progress=False)
-    x = torch.stack([test[i]["image"] for i in range(4)])
+    test = FashionDataset(ds, split="test", size=net.preprocess.size, resize=net.preprocess.resize, progress=False)
+    x = torch.stack([test[i]["image"] for i in range(min(4, len(test)))])
     from PIL import Image
 
     Image.fromarray(aam_sheet(net, x, net.attributes)).save(run / "attribute-maps.png")

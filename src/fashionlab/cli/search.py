@@ -30,8 +30,9 @@ def predict(
     import torch
     from PIL import Image
 
-    from ..models.attrnet_task import overlay
+    from ..data.imaging import denormalise
     from ..search.build import image_tensor, load_model_for_search
+    from ..viz import overlay
 
     net = load_model_for_search(model)
     if aam_dir is not None:
@@ -54,7 +55,7 @@ def predict(
             row["attributes"][name] = [[values[int(i)], round(float(p[0, i]), 4)] for i in order]
         results.append(row)
         if aam_dir is not None:
-            img = ((x[0].clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
+            img = denormalise(x[0])
             for (name, _), _logits in heads:
                 cam = net.cam(x, name)[0].detach().numpy()
                 Image.fromarray(overlay(img, cam)).save(aam_dir / f"{path.stem}-{name}.png")

@@ -56,7 +56,15 @@ def train(
         out.print(dumps(cfg), markup=False)
         return
     task = build_task(model, cfg)
-    trainer = Trainer(task, cfg, train=cfg.train, resume=resume_path, progress=progress, argv=sys.argv)
+    trainer = Trainer(
+        task,
+        cfg,
+        train=cfg.train,
+        resume=resume_path,
+        progress=progress,
+        argv=sys.argv,
+        overrides=list(overrides or []),
+    )
     run_dir = trainer.fit()
     if trainer.dist.is_main:
         out.print(f"run folder: {run_dir}  (export: {run_dir / 'export'})")

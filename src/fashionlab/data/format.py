@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError, OutputExistsError, ProblemList
+from ..fileio import atomic_write_text
 
 FORMAT_NAME = "fashionlab-dataset"
 FORMAT_VERSION = 1
@@ -379,15 +380,6 @@ def read_pairs(path: str | Path) -> list[tuple[str, str]]:
     return out
 
 
-def _fsync_write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8", newline="\n") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 class DatasetWriter:
     """Writes a new dataset folder, atomically as a whole.
 
@@ -440,8 +432,8 @@ class DatasetWriter:
                 w = csv.writer(f, lineterminator="\n")
                 w.writerow(["from", "to"])
                 w.writerows(pairs)
-        _fsync_write(self.tmp_dir / ITEMS_FILE, "".join(it.to_json() + "\n" for it in self.items))
-        _fsync_write(self.tmp_dir / SCHEMA_FILE, json.dumps(self.schema.to_dict(), indent=2) + "\n")
+        atomic_write_text(self.tmp_dir / ITEMS_FILE, "".join(it.to_json() + "\n" for it in self.items))
+        atomic_write_text(self.tmp_dir / SCHEMA_FILE, json.dumps(self.schema.to_dict(), indent=2) + "\n")
         if self.out_dir.exists():  # an empty folder the user made for us
             self.out_dir.rmdir()
         os.replace(self.tmp_dir, self.out_dir)

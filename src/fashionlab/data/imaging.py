@@ -8,6 +8,7 @@ image, or a huge photograph behave the same everywhere: converted when that is s
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -133,8 +134,56 @@ def resize_mask(mask: np.ndarray, size: tuple[int, int], mode: str = "fit") -> n
     return np.asarray(canvas)
 
 
-def to_model_input(img: np.ndarray):
-    """(H, W, 3) uint8 -> (3, H, W) float32 torch tensor in [-1, 1] (every fashionlab model's input)."""
+def normalise(images_uint8):
+    """uint8 images (..., H, W, 3) as a numpy array or tensor -> float32 tensor (..., 3, H, W) in [-1, 1].
+
+    The one conversion into every fashionlab model's input range; :func:`denormalise` is its inverse."""
     import torch
 
-    return torch.from_numpy(np.array(img, dtype=np.uint8)).permute(2, 0, 1).float().div(127.5).sub(1.0)
+    if not isinstance(images_uint8, torch.Tensor):
+        images_uint8 = torch.from_numpy(np.require(images_uint8, np.uint8, ["C", "W"]))
+    return images_uint8.movedim(-1, -3).float().div(127.5).sub(1.0)
+
+
+def denormalise(images):
+    """Float tensor (..., 3, H, W) in [-1, 1] -> uint8 numpy array (..., H, W, 3) (values clamped, rounded)."""
+    return ((images.detach().float().clamp(-1, 1) + 1) * 127.5).round().byte().movedim(-3, -1).cpu().numpy()
+
+
+def to_model_input(img: np.ndarray):
+    """(H, W, 3) uint8 -> (3, H, W) float32 torch tensor in [-1, 1] (every fashionlab model's input)."""
+    return normalise(img)
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """How an exported model wants its input: an RGB image resized to ``size`` (height, width) with
+    ``resize`` (fit, crop or stretch; see :func:`resize_rgb`), then scaled to [-1, 1].
+
+    Part of every export's ``config.json`` (key ``preprocess``) and attached to the loaded model as
+    ``model.preprocess``: the one place where inference code learns a model's input size."""
+
+    size: tuple[int, int]
+    resize: str = "fit"
+
+    def __post_init__(self):
+        if self.resize not in RESIZE_MODES:
+            raise InputError(f"unknown resize mode {self.resize!r}; valid: {', '.join(RESIZE_MODES)}", field="resize")
+
+    def image(self, img: np.ndarray):
+        """An (H, W, 3) uint8 image as the model's (3, h, w) input tensor."""
+        return normalise(resize_rgb(img, self.size, self.resize))
+
+    def load(self, path: str | Path):
+        """An image file as the model's (3, h, w) input tensor (grayscale/RGBA converted, resized)."""
+        return self.image(load_rgb(path))
+
+    def to_dict(self) -> dict:
+        return {"size": list(self.size), "resize": self.resize, "input_range": [-1, 1]}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Preprocess:
+        size = d.get("size")
+        if not (isinstance(size, list | tuple) and len(size) == 2 and all(isinstance(v, int) and v > 0 for v in size)):
+            raise InputError(f"expected [height, width] of positive integers, got {size!r}", field="preprocess.size")
+        return cls((int(size[0]), int(size[1])), str(d.get("resize", "fit")))

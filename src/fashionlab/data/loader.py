@@ -13,6 +13,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ..errors import InputError
 from .format import UNKNOWN, load_dataset
+from .imaging import normalise
 from .pack import open_pack
 
 
@@ -106,7 +107,7 @@ class FashionDataset(Dataset):
 
     def __getitem__(self, k: int) -> dict[str, Any]:
         p = int(self.positions[k])
-        img = torch.from_numpy(np.array(self.pack.images[p])).permute(2, 0, 1).float().div_(127.5).sub_(1.0)
+        img = normalise(np.array(self.pack.images[p]))
         out: dict[str, Any] = {
             "image": img,
             "attributes": torch.from_numpy(self.labels[k].copy()),
@@ -166,6 +167,20 @@ class ShardedInfiniteSampler(Sampler[int]):
         self.yielded = int(state["yielded"])
 
 
+def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """Batch a list of item dicts: tensors are stacked, numbers become a tensor, anything else a list."""
+    out: dict[str, Any] = {}
+    for k in items[0]:
+        vals = [it[k] for it in items]
+        if isinstance(vals[0], torch.Tensor):
+            out[k] = torch.stack(vals)
+        elif isinstance(vals[0], int | float):
+            out[k] = torch.tensor(vals)
+        else:
+            out[k] = vals
+    return out
+
+
 def make_loader(
     dataset: Dataset,
     batch_size: int,
@@ -177,8 +192,6 @@ def make_loader(
     start_sample: int = 0,
 ) -> DataLoader:
     """An endless DataLoader over ``dataset`` (per-process ``batch_size``), deterministic in ``seed``."""
-    from ..engine.trainer import collate
-
     sampler = ShardedInfiniteSampler(len(dataset), seed, rank, world_size, start=start_sample)
     # its own generator: creating an iterator must not draw from the global torch RNG (exact resume)
     gen = torch.Generator().manual_seed(seed)

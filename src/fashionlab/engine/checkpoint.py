@@ -1,16 +1,19 @@
 """Full-state checkpoints, written atomically, loaded without unpickling code.
 
-A checkpoint holds every network, the EMA copies, every optimizer and scheduler, the grad scaler, the
-step, the data position and the RNG states (torch, numpy, python) plus the resolved config, so that a
-resumed run continues exactly where it stopped. Files are written to ``NAME.tmp`` then renamed over
-``NAME`` (and the ``latest`` pointer likewise): a kill mid-write leaves the previous checkpoint intact.
+A checkpoint holds every trained network, the EMA copies, every optimizer and scheduler, the task's own
+state (image pools, counters), the step, the number of batches drawn, the RNG states (torch, numpy,
+python) of every process and the resolved config, so that a resumed run continues exactly where it
+stopped. Frozen helper networks are not in it: they are recorded by export path and hash.
+Files are written to ``NAME.tmp`` then renamed over ``NAME`` (and the ``latest`` pointer likewise): a kill
+mid-write leaves the previous checkpoint intact.
 """
 
 from __future__ import annotations
 
-import os
+import contextlib
 import random
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +21,7 @@ import numpy as np
 import torch
 
 from ..errors import InputError
+from ..fileio import atomic_write, atomic_write_text
 
 CKPT_DIR = "checkpoints"
 LATEST = "latest"
@@ -25,9 +29,10 @@ _NAME = re.compile(r"^step-(\d+)\.pt$")
 
 
 def rng_state() -> dict[str, Any]:
-    """RNG states as plain tensors/lists (loadable with ``weights_only=True``)."""
+    """This process's RNG states as plain tensors/lists (loadable with ``weights_only=True``): torch (CPU
+    and, when present, the current CUDA device), numpy and python."""
     np_state = np.random.get_state()
-    return {
+    state = {
         "torch": torch.get_rng_state(),
         "numpy": [
             np_state[0],
@@ -38,32 +43,36 @@ def rng_state() -> dict[str, Any]:
         ],
         "python": [list(x) if isinstance(x, tuple) else x for x in random.getstate()],
     }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state()
+    return state
 
 
 def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore what :func:`rng_state` returned."""
     torch.set_rng_state(state["torch"])
     n = state["numpy"]
     np.random.set_state((n[0], n[1].numpy().astype(np.uint32), n[2], n[3], n[4]))
     py = state["python"]
     random.setstate((py[0], tuple(py[1]), py[2]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state(state["cuda"])
+
+
+@contextlib.contextmanager
+def preserved_rng() -> Iterator[None]:
+    """Run the body without disturbing this process's RNG streams (samples drawn during training must not
+    change what the training steps draw, or an interrupted run would not resume exactly)."""
+    state = rng_state()
+    try:
+        yield
+    finally:
+        set_rng_state(state)
 
 
 def atomic_torch_save(obj: Any, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        torch.save(obj, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    """``torch.save`` through :func:`fashionlab.fileio.atomic_write`."""
+    atomic_write(path, lambda f: torch.save(obj, f))
 
 
 def save_checkpoint(run_dir: Path, step: int, state: dict[str, Any], keep: int = 2) -> Path:

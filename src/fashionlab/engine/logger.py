@@ -50,6 +50,31 @@ class RunLogger:
             self._tb = None
 
 
+class ScalarMeans:
+    """Sums of the scalars a training step returns, kept as (detached) tensors, so that no step waits for
+    the device (no ``.item()`` per step); :meth:`means` turns them into numbers at log time only, as the
+    mean over the logging interval (each key over the steps that returned it) and over all processes."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, Any] = {}
+        self.counts: dict[str, int] = {}
+
+    def add(self, scalars: dict[str, Any]) -> None:
+        for k, v in scalars.items():
+            v = v.detach().float() if hasattr(v, "detach") else float(v)
+            self.sums[k] = self.sums[k] + v if k in self.sums else v
+            self.counts[k] = self.counts.get(k, 0) + 1
+
+    def means(self, info=None) -> dict[str, float]:
+        """The interval's means (over ranks when ``info`` is a distributed ``DistInfo``), then reset."""
+        from .distributed import DistInfo, reduce_means
+
+        sums = {k: float(v) for k, v in self.sums.items()}  # the one device sync per interval
+        out = reduce_means(sums, self.counts, info or DistInfo())
+        self.sums, self.counts = {}, {}
+        return out
+
+
 def read_stats(run_dir: str | Path) -> list[dict[str, Any]]:
     path = Path(run_dir) / "stats.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []

@@ -1,19 +1,30 @@
 """The training loop every fashionlab model uses.
 
-A model plugs in as a :class:`Task` (its networks, optimizers, one training step, samples, export);
-the :class:`Trainer` does the rest: step-based loop over an infinite sharded sampler, lr schedules,
-EMA, bf16 autocast, DDP (torchrun), run folders, ``stats.jsonl`` + TensorBoard, periodic samples,
-atomic full-state checkpoints, exact ``--resume`` and a clean Ctrl-C (checkpoint, then exit).
+A model plugs in as a :class:`~fashionlab.engine.task.Task`; the :class:`Trainer` does the rest:
+
+- a step-based loop (``train.steps`` iterations, each one :meth:`Task.train_step` call) over an infinite
+  sharded sampler; a step may draw several batches, and the number drawn is part of the checkpoint;
+- one optimizer and one lr schedule per entry of :meth:`Task.optimizer_settings`, EMA copies (with a
+  warm-up) of :meth:`Task.ema_nets`, used for samples and the export;
+- frozen helper networks kept in eval mode, out of optimizers, EMA, DDP and checkpoints;
+- bf16 autocast or fp32 through the step context's autocast factory;
+- DDP through torchrun: per-rank seeds for the training randomness, the networks the task names wrapped
+  (``broadcast_buffers=False``; buffers synchronised before checkpoints, samples and export), the
+  packed cache built by rank 0 first, a stop flag shared by all ranks, the process group torn down;
+- run folders never overwritten, ``config.json`` / ``run.json`` / ``stats.jsonl`` / TensorBoard, each
+  logged scalar the mean over the logging interval and the processes, the lr of every optimizer, images/s;
+- atomic full-state checkpoints (nets, EMA, optimizers, schedules, task state, step, batches drawn, the RNG
+  states of every rank) and exact ``--resume``; Ctrl-C or SIGTERM on any rank checkpoints and exits 130.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import platform
 import signal
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,90 +32,48 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm import tqdm
 
 from ..config import to_dict
 from ..errors import InputError
+from ..fileio import atomic_write_text
 from . import distributed
-from .checkpoint import find_checkpoint, load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from .logger import RunLogger
+from .checkpoint import find_checkpoint, load_checkpoint, preserved_rng, rng_state, save_checkpoint, set_rng_state
+from .logger import RunLogger, ScalarMeans
 from .runs import git_commit, next_free_dir
 from .schedule import EMA, constant_then_linear
+from .task import StepContext, Task, make_optimizer
+
+CHECKPOINT_FORMAT = 2
 
 
 @dataclass
 class TrainConfig:
-    """Options of the training loop, shared by every model (``train.*`` in presets and overrides)."""
+    """Options of the training loop, shared by every model (``train.*`` in presets and overrides).
+    Optimizer settings are per network, in each model's own config (``optim...``)."""
 
-    steps: int = 2000  # optimisation steps (of the first optimizer, e.g. G for GANs)
-    batch_size: int = 64  # GLOBAL batch over all processes; per process = batch_size // world_size
-    lr: float = 1e-3  # base learning rate
-    betas: tuple[float, float] = (0.9, 0.999)  # Adam betas
-    weight_decay: float = 0.0  # AdamW weight decay
-    lr_decay_start: float = 0.5  # constant lr until this fraction of steps, then linear decay
-    lr_final: float = 0.0  # final lr as a fraction of lr
-    ema: float = 0.0  # EMA decay of the weights (0: off)
+    steps: int = 2000  # iterations: calls of the task's train_step (a GAN's D update, with G every n_critic)
+    batch_size: int = 64  # GLOBAL batch of one draw over all processes; per process = batch_size // world_size
+    ema: float = 0.0  # EMA decay of the task's ema_nets (0: off); samples and export use the EMA copies
+    ema_warmup: int = 0  # steps over which the EMA decay ramps linearly from 0 to `ema`
     precision: str = "bf16"  # "bf16" autocast (CPU and GPU) or "fp32" reference path
     device: str = "auto"  # "auto", "cpu" or "cuda"
-    seed: int = 0  # seeds the model init and the data order
+    seed: int = 0  # seeds the weights (same on every rank) and, offset per rank, the training randomness
     num_workers: int = 0  # DataLoader worker processes
-    log_every: int = 25  # steps between stats.jsonl / TensorBoard rows
+    log_every: int = 25  # steps between stats.jsonl / TensorBoard rows (means over these steps)
     sample_every: int = 500  # steps between sample images / plots (0: never)
     ckpt_every: int = 500  # steps between checkpoints (one is always written at the end)
     keep_checkpoints: int = 2  # how many checkpoints to keep
     out: str = "runs"  # parent folder of run folders
 
 
-class Task:
-    """What a model supplies to the trainer. Subclasses set ``name`` and implement the methods."""
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch (CPU and CUDA) from one integer."""
+    import random
 
-    name = "task"
-
-    def __init__(self) -> None:
-        self.nets: dict[str, nn.Module] = {}
-        self.optimizers: dict[str, torch.optim.Optimizer] = {}  # set by the trainer before training
-
-    # --- construction
-    def build_optimizers(self, train: TrainConfig) -> dict[str, torch.optim.Optimizer]:
-        raise NotImplementedError
-
-    def train_dataset(self) -> torch.utils.data.Dataset:
-        raise NotImplementedError
-
-    def ema_nets(self) -> list[str]:
-        """Names of the networks to keep an EMA of (when ``train.ema`` > 0)."""
-        return list(self.nets)
-
-    # --- training
-    def train_step(
-        self, batch: dict[str, Any], step: int, autocast: contextlib.AbstractContextManager
-    ) -> dict[str, float]:
-        """One optimisation step: forward, backward, optimizer step(s). Returns scalars to log."""
-        raise NotImplementedError
-
-    def sample(self, step: int, run_dir: Path, logger: RunLogger) -> None:
-        """Write periodic samples / plots into ``run_dir/samples`` (optional)."""
-
-    def export(self, out_dir: Path, nets: dict[str, nn.Module]) -> Path:
-        """Write the inference export (``config.json`` + safetensors) and return its folder."""
-        raise NotImplementedError
-
-
-def unwrap(module: nn.Module) -> nn.Module:
-    return module.module if isinstance(module, DDP) else module
-
-
-def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k in items[0]:
-        vals = [it[k] for it in items]
-        out[k] = (
-            torch.stack(vals)
-            if isinstance(vals[0], torch.Tensor)
-            else (torch.tensor(vals) if isinstance(vals[0], int | float) else vals)
-        )
-    return out
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
 
 
 class Trainer:
@@ -120,20 +89,22 @@ class Trainer:
         run_dir: str | Path | None = None,
         progress: bool = True,
         argv: list[str] | None = None,
+        overrides: list[str] | None = None,
     ):
         self.task, self.config, self.train = task, config, train
         self.dist = distributed.setup(train.device)
-        if self.train.batch_size % self.dist.world_size:
+        if train.batch_size % self.dist.world_size:
             raise InputError(
                 f"train.batch_size={train.batch_size} must be divisible by the {self.dist.world_size} processes",
                 field="train.batch_size",
             )
-        self.batch_per_process = train.batch_size // self.dist.world_size
         if train.precision not in ("bf16", "fp32"):
             raise InputError(f"train.precision must be bf16 or fp32, got {train.precision!r}", field="train.precision")
+        self.batch_per_process = train.batch_size // self.dist.world_size
         self.progress = progress and self.dist.is_main
         self.step = 0
-        self._stop = False
+        self.batches_drawn = 0
+        self._stop_requested = False
         self.resume_state: dict[str, Any] | None = None
         if resume is not None:
             ckpt = find_checkpoint(resume)
@@ -142,6 +113,8 @@ class Trainer:
                 raise InputError(
                     f"checkpoint is of model {self.resume_state.get('model')!r}, not {task.name!r}", path=ckpt
                 )
+            self._check_frozen_sources(ckpt)
+            self._load_nets(ckpt)  # before anything is written: a resume that cannot work changes nothing
             self.run_dir = ckpt.parent.parent
         elif run_dir is not None:
             self.run_dir = Path(run_dir)
@@ -151,16 +124,45 @@ class Trainer:
             if self.run_dir is None:
                 self.run_dir = next_free_dir(Path(train.out) / task.name, "run")
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            self._write_run_files(argv)
-        self.logger = (
-            RunLogger(self.run_dir, enabled=self.dist.is_main) if self.run_dir else RunLogger(Path("."), enabled=False)
-        )
+            self._write_run_files(argv, overrides)
+        self.logger = RunLogger(self.run_dir, enabled=True) if self.dist.is_main else RunLogger(Path("."), False)
 
     # ------------------------------------------------------------------ setup
-    def _write_run_files(self, argv: list[str] | None) -> None:
+    def _check_frozen_sources(self, ckpt: Path) -> None:
+        saved = self.resume_state.get("frozen", {})
+        for name, src in self.task.frozen_sources.items():
+            old = saved.get(name)
+            if old is not None and old["sha256"] != src["sha256"]:
+                raise InputError(
+                    f"the frozen network {name!r} is not the one this run was trained with: {src['path']} has "
+                    f"sha256 {src['sha256'][:12]}..., the run used {old['path']} ({old['sha256'][:12]}...)",
+                    path=ckpt,
+                )
+
+    def _load_nets(self, ckpt: Path) -> None:
+        saved = self.resume_state["nets"]
+        if set(saved) != set(self.task.nets):
+            raise InputError(f"checkpoint has networks {sorted(saved)}, this model {sorted(self.task.nets)}", path=ckpt)
+        for k, net in self.task.nets.items():
+            try:
+                net.load_state_dict(saved[k])
+            except RuntimeError as e:
+                first = str(e).strip().splitlines()[-1].strip()[:300]
+                raise InputError(
+                    f"network {k!r} of the checkpoint does not fit this config ({first}); "
+                    "architecture settings cannot change when resuming",
+                    path=ckpt,
+                ) from None
+
+    def _write_run_files(self, argv: list[str] | None, overrides: list[str] | None) -> None:
+        """config.json (the current resolved config) and a new session in run.json. When a resumed run
+        is given overrides, config.json is updated and the session records what changed."""
         cfg_path = self.run_dir / "config.json"
-        if not cfg_path.exists():
-            cfg_path.write_text(json.dumps({"model": self.task.name, "config": to_dict(self.config)}, indent=2))
+        new = {"model": self.task.name, "config": to_dict(self.config)}
+        old = json.loads(cfg_path.read_text()) if cfg_path.exists() else None
+        changes = _diff(old["config"], new["config"]) if old else {}
+        if old != new:
+            atomic_write_text(cfg_path, json.dumps(new, indent=2))
         meta_path = self.run_dir / "run.json"
         meta = json.loads(meta_path.read_text()) if meta_path.exists() else {"sessions": []}
         meta["sessions"].append(
@@ -168,29 +170,35 @@ class Trainer:
                 "started": time.strftime("%Y-%m-%d %H:%M:%S"),
                 "git_commit": git_commit(Path(__file__).resolve().parent),
                 "argv": argv or sys.argv,
+                "overrides": list(overrides or []),
+                "config_changes": changes,
                 "torch": torch.__version__,
                 "python": platform.python_version(),
                 "world_size": self.dist.world_size,
                 "device": str(self.dist.device),
+                "frozen": self.task.frozen_sources,
                 "resumed_from_step": (self.resume_state or {}).get("step"),
             }
         )
-        meta_path.write_text(json.dumps(meta, indent=2))
+        atomic_write_text(meta_path, json.dumps(meta, indent=2))
 
     def _build(self) -> None:
-        task, train = self.task, self.train
-        torch.manual_seed(train.seed)
+        task, train, info = self.task, self.train, self.dist
         for net in task.nets.values():
-            net.to(self.dist.device)
-        self.optimizers = task.build_optimizers(train)
+            net.to(info.device)
+        for net in task.frozen.values():
+            net.to(info.device)
+        self.optimizers, self.schedulers = {}, {}
+        for name, (params, ocfg) in task.optimizer_settings().items():
+            opt = make_optimizer(params, ocfg)
+            self.optimizers[name] = opt
+            factor = constant_then_linear(train.steps, ocfg.lr_decay_start, ocfg.lr_final)
+            self.schedulers[name] = torch.optim.lr_scheduler.LambdaLR(opt, factor)
         task.optimizers = self.optimizers
-        factor = constant_then_linear(train.steps, train.lr_decay_start, train.lr_final)
-        self.schedulers = {k: torch.optim.lr_scheduler.LambdaLR(o, factor) for k, o in self.optimizers.items()}
-        self.ema = {k: EMA(task.nets[k], train.ema) for k in task.ema_nets()} if train.ema > 0 else {}
+        self.ema = {k: EMA(task.nets[k], train.ema, train.ema_warmup) for k in task.ema_nets()} if train.ema else {}
+        rng_states = None
         if self.resume_state is not None:
-            st = self.resume_state
-            for k, net in task.nets.items():
-                net.load_state_dict(st["nets"][k])
+            st = self.resume_state  # (the networks' weights were loaded in __init__)
             for k, o in self.optimizers.items():
                 o.load_state_dict(st["optimizers"][k])
             for k, s in self.schedulers.items():
@@ -198,123 +206,191 @@ class Trainer:
             for k, e in self.ema.items():
                 e.load_state_dict(st["ema"][k])
             self.step = int(st["step"])
-        if self.dist.enabled:
-            for k, net in list(task.nets.items()):
-                if any(p.requires_grad for p in net.parameters()):
-                    task.nets[k] = DDP(
-                        net, device_ids=[self.dist.device.index] if self.dist.device.type == "cuda" else None
-                    )
+            self.batches_drawn = int(st.get("batches_drawn", self.step))
+            rng_states = st["rng"] if isinstance(st["rng"], list) else [st["rng"]]
+            task_states = st.get("task", [{}])
+            task.load_state_dict(task_states[info.rank if len(task_states) == info.world_size else 0])
+            if len(rng_states) != info.world_size:
+                warnings.warn(
+                    f"resuming a {len(rng_states)}-process run with {info.world_size} processes: the data order and "
+                    "random draws continue, but not bit-for-bit as the original run would have",
+                    stacklevel=2,
+                )
+                rng_states = None
+        task.ddp = {
+            k: (distributed.wrap(net, info, **task.ddp_options()) if info.enabled and k in task.ddp_nets() else net)
+            for k, net in task.nets.items()
+        }
         from ..data.loader import make_loader
 
         self.loader = make_loader(
             task.train_dataset(),
             self.batch_per_process,
             seed=train.seed,
-            rank=self.dist.rank,
-            world_size=self.dist.world_size,
+            rank=info.rank,
+            world_size=info.world_size,
             num_workers=train.num_workers,
-            start_sample=self.step * self.batch_per_process,
+            start_sample=self.batches_drawn * self.batch_per_process,
         )
-        if self.resume_state is not None:
-            set_rng_state(self.resume_state["rng"])  # last: nothing above may consume randomness after it
-
-    def autocast(self) -> contextlib.AbstractContextManager:
-        if self.train.precision == "bf16":
-            return torch.autocast(self.dist.device.type, dtype=torch.bfloat16)
-        return contextlib.nullcontext()
+        # last: nothing above may consume randomness after it. The weights were initialised from
+        # train.seed identically on every rank; training randomness gets a stream of its own per rank.
+        if rng_states is not None:
+            set_rng_state(rng_states[info.rank])
+        else:
+            seed_everything(distributed.rank_seed(train.seed, info.rank) + (self.step if self.step else 0))
 
     def state(self) -> dict[str, Any]:
-        nets = {k: unwrap(n).state_dict() for k, n in self.task.nets.items()}
+        """The full training state (every rank must call it: each rank's RNG states and task state, such as
+        its own pool of fakes, are gathered)."""
+        rng = distributed.all_gather_objects(rng_state(), self.dist)
+        task_states = distributed.all_gather_objects(self.task.state_dict(), self.dist)
         return {
+            "format": CHECKPOINT_FORMAT,
             "model": self.task.name,
             "step": self.step,
-            "nets": nets,
+            "batches_drawn": self.batches_drawn,
+            "nets": {k: n.state_dict() for k, n in self.task.nets.items()},
             "ema": {k: e.state_dict() for k, e in self.ema.items()},
             "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
             "schedulers": {k: s.state_dict() for k, s in self.schedulers.items()},
-            "rng": rng_state(),
+            "task": task_states,
+            "rng": rng,
             "config": to_dict(self.config),
             "world_size": self.dist.world_size,
+            "frozen": self.task.frozen_sources,
         }
 
+    def _sync_buffers(self) -> None:
+        for k in self.task.ddp:
+            if self.task.ddp[k] is not self.task.nets[k]:
+                distributed.broadcast_buffers(self.task.nets[k], self.dist)
+
     def save(self) -> Path | None:
+        """Checkpoint (called on every rank; rank 0 writes)."""
+        self._sync_buffers()
+        state = self.state()
         if not self.dist.is_main:
             return None
-        return save_checkpoint(self.run_dir, self.step, self.state(), keep=self.train.keep_checkpoints)
+        return save_checkpoint(self.run_dir, self.step, state, keep=self.train.keep_checkpoints)
 
     def inference_nets(self) -> dict[str, nn.Module]:
-        """The networks to export: EMA copies where there are some."""
-        return {k: (self.ema[k].module if k in self.ema else unwrap(n)) for k, n in self.task.nets.items()}
+        """The networks to sample from and export: EMA copies where there are some."""
+        return {k: (self.ema[k].module if k in self.ema else n) for k, n in self.task.nets.items()}
+
+    def _next_batch(self) -> dict[str, Any]:
+        batch = next(self._batches)
+        self.batches_drawn += 1
+        dev = self.dist.device
+        return {k: (v.to(dev, non_blocking=True) if isinstance(v, torch.Tensor) else v) for k, v in batch.items()}
+
+    def _sample(self) -> None:
+        self._sync_buffers()
+        if self.dist.is_main:
+            with preserved_rng():
+                self.task.sample(self.step, self.run_dir, self.logger, self.inference_nets())
 
     # ------------------------------------------------------------------ loop
-    def _on_sigint(self, signum, frame) -> None:  # noqa: ARG002
-        if self._stop:  # second Ctrl-C: give up at once
+    def _on_signal(self, signum, frame) -> None:  # noqa: ARG002
+        if self._stop_requested and signum == signal.SIGINT:  # second Ctrl-C: give up at once
             raise KeyboardInterrupt
-        self._stop = True
+        self._stop_requested = True
+
+    def _log(self, means: ScalarMeans, timer: dict[str, float]) -> None:
+        scalars = means.means(self.dist)
+        now = time.perf_counter()
+        dt = max(now - timer["t"], 1e-9)
+        rate = {
+            "it_per_s": (self.step - timer["step"]) / dt,
+            "images_per_s": (self.batches_drawn - timer["batches"]) * self.train.batch_size / dt,
+        }
+        timer.update(t=now, step=self.step, batches=self.batches_drawn)
+        lrs = {f"lr/{k}": o.param_groups[0]["lr"] for k, o in self.optimizers.items()}
+        self.logger.log(self.step, {**scalars, **lrs, **rate})
+        if self.progress:
+            shown = {k: f"{v:.3g}" for k, v in list(scalars.items())[:4]}
+            self._bar.set_postfix(shown | {"img/s": f"{rate['images_per_s']:.0f}"}, refresh=False)
 
     def fit(self) -> Path:
-        """Train to ``train.steps`` (or until Ctrl-C), checkpoint, export; returns the run folder."""
+        """Train to ``train.steps`` (or until Ctrl-C / SIGTERM on any rank), checkpoint, export; returns
+        the run folder. An interrupted run exits with ``SystemExit(130)`` after its checkpoint."""
         self._build()
-        train = self.train
-        prev = signal.signal(signal.SIGINT, self._on_sigint) if self.dist.is_main else None
-        bar = tqdm(
+        train, task = self.train, self.task
+        previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        self._bar = tqdm(
             total=train.steps,
             initial=self.step,
-            desc=self.task.name,
+            desc=task.name,
             unit="step",
             disable=not self.progress,
             dynamic_ncols=True,
         )
-        batches = iter(self.loader)
-        t_last, n_last = time.perf_counter(), self.step
+        self._batches = iter(self.loader)
+        ctx = StepContext(
+            next_batch=self._next_batch,
+            precision=train.precision,
+            dist=self.dist,
+            batch_per_process=self.batch_per_process,
+            steps=train.steps,
+        )
+        means = ScalarMeans()
+        timer = {"t": time.perf_counter(), "step": self.step, "batches": self.batches_drawn}
+        ok = False
         try:
-            while self.step < train.steps and not self._stop:
-                batch = next(batches)
-                for net in self.task.nets.values():
+            stopped = False
+            while self.step < train.steps:
+                if distributed.any_rank(self._stop_requested, self.dist):
+                    stopped = True
+                    break
+                for net in task.nets.values():
                     net.train()
-                scalars = self.task.train_step(batch, self.step, self.autocast())
-                for s in self.schedulers.values():
-                    s.step()
-                for k, e in self.ema.items():
-                    e.update(unwrap(self.task.nets[k]))
+                ctx.step = self.step
+                means.add(task.train_step(ctx))
+                with warnings.catch_warnings():  # schedules count iterations, also of optimizers that skip some
+                    warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step")
+                    for s in self.schedulers.values():
+                        s.step()
                 self.step += 1
-                bar.update(1)
+                for k, e in self.ema.items():
+                    e.update(task.nets[k], self.step)
+                self._bar.update(1)
                 if self.step % train.log_every == 0 or self.step == train.steps:
-                    now = time.perf_counter()
-                    rate = (self.step - n_last) * train.batch_size / max(now - t_last, 1e-9)
-                    t_last, n_last = now, self.step
-                    lr = next(iter(self.optimizers.values())).param_groups[0]["lr"]
-                    self.logger.log(self.step, {**scalars, "lr": lr, "images_per_s": rate})
-                    main = {k: f"{v:.3g}" for k, v in list(scalars.items())[:4]}
-                    bar.set_postfix(main | {"img/s": f"{rate:.0f}"}, refresh=False)
-                if train.sample_every and self.step % train.sample_every == 0 and self.dist.is_main:
-                    self.task.sample(self.step, self.run_dir, self.logger)
+                    self._log(means, timer)
+                if train.sample_every and self.step % train.sample_every == 0:
+                    self._sample()
                 if train.ckpt_every and self.step % train.ckpt_every == 0 and self.step < train.steps:
                     self.save()
             self.save()
-            if self._stop:
-                bar.close()
-                print(
-                    f"\ninterrupted at step {self.step}; checkpoint saved. Resume with --resume {self.run_dir}",
-                    file=sys.stderr,
-                )
+            if stopped:
+                self._bar.close()
+                if self.dist.is_main:
+                    print(
+                        f"\ninterrupted at step {self.step}; checkpoint saved. Resume with --resume {self.run_dir}",
+                        file=sys.stderr,
+                    )
+                ok = True
                 raise SystemExit(130)
+            if not (train.sample_every and self.step % train.sample_every == 0):  # not sampled just now
+                self._sample()
             if self.dist.is_main:
-                if not (train.sample_every and self.step % train.sample_every == 0):  # not sampled just now
-                    self.task.sample(self.step, self.run_dir, self.logger)
-                self.task.export(self.run_dir / "export", self.inference_nets())
+                task.export(self.run_dir / "export", self.inference_nets())
+            ok = True
         finally:
-            bar.close()
+            self._bar.close()
             self.logger.close()
-            if prev is not None:
-                signal.signal(signal.SIGINT, prev)
-            distributed.barrier(self.dist)
+            for s, h in previous.items():
+                signal.signal(s, h)
+            if ok:
+                distributed.cleanup(self.dist)
+            else:
+                distributed.abort(self.dist)
         return self.run_dir
 
 
-def seed_everything(seed: int) -> None:
-    import random
-
-    random.seed(seed)
-    np.random.seed(seed % (2**32))
-    torch.manual_seed(seed)
+def _diff(old: Any, new: Any, prefix: str = "") -> dict[str, list[Any]]:
+    """{dotted key: [old, new]} for every leaf that differs between two config dicts."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        out: dict[str, list[Any]] = {}
+        for k in sorted(set(old) | set(new)):
+            out.update(_diff(old.get(k), new.get(k), f"{prefix}{k}."))
+        return out
+    return {} if old == new else {prefix.rstrip("."): [old, new]}

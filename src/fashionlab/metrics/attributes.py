@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from ..data.loader import FashionDataset
+from ..errors import InputError
 from ..models.attrnet import AttrNet
 from ..parallel import imap
 
@@ -85,32 +86,32 @@ def evaluate_attributes(
 ) -> AttributeReport:
     """Accuracy, pointing games and AAM-box IoU of ``model`` on ``split`` of the dataset at ``root``.
 
-    ``edit_regions``: also play the edit-region pointing game (``None``: when the dataset is SynthFashion
-    and has at most 8 attributes); its regions are re-rendered, about 25 renders per image, in ``workers``
-    processes."""
-    size = getattr(model, "image_size", 128)
+    ``edit_regions``: also play the edit-region pointing game (``None``: when the dataset is SynthFashion,
+    see :func:`fashionlab.synth.ground_truth.is_synthfashion`); its regions are re-rendered, about 25
+    renders per image, in ``workers`` processes."""
+    size = model.preprocess.size
     ds = FashionDataset(
-        root,
-        split=split,
-        size=(size, size),
-        resize=getattr(model, "resize_mode", "fit"),
-        with_masks=True,
-        progress=progress,
+        root, split=split, size=size, resize=model.preprocess.resize, with_masks=True, progress=progress
     )
     bits = ds.schema.annotations.masks
     regions = regions or DEFAULT_REGIONS
     names = ds.attribute_names
     if names != model.attribute_names:
-        raise ValueError(f"dataset attributes {names} differ from the model's {model.attribute_names}")
+        raise InputError(f"dataset attributes {names} differ from the model's {model.attribute_names}", path=root)
     n = len(ds) if limit is None else min(limit, len(ds))
-    from ..synth.ground_truth import item_render_args
+    from ..synth.ground_truth import is_synthfashion
 
-    synthetic = n > 0 and len(names) <= 8 and all(item_render_args(ds.items[i]) is not None for i in range(n))
+    synthetic = n > 0 and is_synthfashion(ds.schema, ds.items[:n])
     if edit_regions and not synthetic:
-        raise ValueError("edit-region pointing needs a SynthFashion dataset (items with extra.seed and extra.pose)")
+        raise InputError(
+            "edit-region pointing needs a SynthFashion dataset (made by `fashionlab data synth`, items with "
+            "extra.seed and extra.pose)",
+            path=root,
+            field="edit_regions",
+        )
     edit_regions = synthetic if edit_regions is None else edit_regions
-    native = tuple(ds.schema.image_size) if ds.schema.image_size else (size, size)
-    edit_jobs = ((ds.items[i], names, native, (size, size), ds.resize) for i in range(n))
+    native = tuple(ds.schema.image_size) if ds.schema.image_size else size
+    edit_jobs = ((ds.items[i], names, native, size, ds.resize) for i in range(n))
     edit_masks = imap(_edit_region_bits, edit_jobs, workers, chunksize=8) if edit_regions else None
     hits_edit = np.zeros(len(names))
     data_regions = [name for name, _ in ds.region_attributes]
@@ -119,7 +120,7 @@ def evaluate_attributes(
     ]
     r_correct = np.zeros(len(model.region_attributes))
     r_known = np.zeros(len(model.region_attributes))
-    tol = max(1, round(8 * size / 128)) if tolerance is None else tolerance
+    tol = max(1, round(8 * min(size) / 128)) if tolerance is None else tolerance
     correct = np.zeros(len(names))
     known = np.zeros(len(names))
     hits = np.zeros(len(names))

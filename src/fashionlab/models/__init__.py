@@ -1,38 +1,12 @@
-"""Trainable models by name: ``MODELS.get("attrnet")`` gives its config class and training task."""
+"""Models by name: ``MODELS.get("attrnet")`` gives its config, training task, loader and inference.
+
+Importing this package imports every model module, and each registers itself where it is defined
+(:func:`fashionlab.models.registry.register_model`), in the manner of timm.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from . import attrnet_task  # noqa: F401 - registers "attrnet"
+from .registry import MODELS, ModelSpec, build_task, load, register_model
 
-from ..registry import Registry
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    config: type  # the config dataclass (with .train)
-    task: Callable[[Any], Any]  # config -> Task
-
-
-MODELS: Registry = Registry("model")
-
-
-def build_task(name: str, cfg: Any):
-    """The training task of model ``name`` for ``cfg``, with every RNG seeded from ``cfg.train.seed``
-    first (so the initial weights, and hence the whole run, follow from the seed)."""
-    from ..engine.trainer import seed_everything
-
-    seed_everything(cfg.train.seed)
-    return MODELS.get(name).task(cfg)
-
-
-def _register_builtin() -> None:
-    from .attrnet_task import AttrNetConfig, AttrNetTask
-
-    MODELS.register("attrnet", help="FashionSearchNet attribute network with localisation (AAMs)")(
-        ModelSpec(AttrNetConfig, AttrNetTask)
-    )
-
-
-_register_builtin()
+__all__ = ["MODELS", "ModelSpec", "build_task", "load", "register_model"]

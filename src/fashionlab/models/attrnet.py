@@ -20,11 +20,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..data.imaging import Preprocess
 from .backbones import BACKBONES, conv_bn
 from .roi import largest_component_boxes, roi_align
 
@@ -74,9 +74,13 @@ class AttrNet(nn.Module):
         attributes: list[tuple[str, list[str]]],
         cfg: AttrNetModelConfig | None = None,
         region_attributes: list[tuple[str, list[str]]] | None = None,
+        *,
+        preprocess: Preprocess | None = None,
     ):
         super().__init__()
         self.cfg = cfg or AttrNetModelConfig()
+        #: the input this network expects (size, resize mode); set by the training task and by ``load``
+        self.preprocess = preprocess
         self.attributes = [(n, list(v)) for n, v in attributes]
         self.region_attributes = [(n, list(v)) for n, v in (region_attributes or [])]
         if not self.attributes:
@@ -255,12 +259,12 @@ class LossWeights:
     extra: dict = field(default_factory=dict)
 
 
-def batch_hard_triplet(emb: torch.Tensor, labels: torch.Tensor, margin: float) -> tuple[torch.Tensor, float]:
-    """Batch-hard triplet loss on L2-normalised ``emb`` (N, D); ``labels`` (N,) with -1 = unknown.
-    Returns (loss, share of anchors that had a positive and a negative)."""
+def batch_hard_triplet(emb: torch.Tensor, labels: torch.Tensor, margin: float) -> torch.Tensor:
+    """Batch-hard triplet loss on L2-normalised ``emb`` (N, D); ``labels`` (N,) with -1 = unknown. Anchors
+    without both a positive and a negative in the batch are left out."""
     known = labels >= 0
     if known.sum() < 3:
-        return emb.sum() * 0.0, 0.0
+        return emb.sum() * 0.0
     e, y = emb[known], labels[known]
     dist = (1.0 - e @ e.t()).clamp_min(0.0)
     same = y[:, None] == y[None, :]
@@ -268,11 +272,10 @@ def batch_hard_triplet(emb: torch.Tensor, labels: torch.Tensor, margin: float) -
     pos_mask, neg_mask = same & ~eye, ~same
     valid = pos_mask.any(1) & neg_mask.any(1)
     if not valid.any():
-        return emb.sum() * 0.0, 0.0
+        return emb.sum() * 0.0
     hardest_pos = (dist * pos_mask).max(1).values
     hardest_neg = dist.masked_fill(~neg_mask, float("inf")).min(1).values
-    loss = F.relu(hardest_pos - hardest_neg + margin)[valid].mean()
-    return loss, float(valid.float().mean())
+    return F.relu(hardest_pos - hardest_neg + margin)[valid].mean()
 
 
 def ranking_triplet(emb: torch.Tensor, labels: torch.Tensor, margin: float) -> torch.Tensor:
@@ -298,9 +301,9 @@ def ranking_triplet(emb: torch.Tensor, labels: torch.Tensor, margin: float) -> t
 
 def _head_losses(logits, rep_logits, reps, labels, w: LossWeights, class_weights=None):
     """Sum of classification (GAP and representation) and triplet losses of one head group, and the
-    per-group means (cls, rep_cls, triplet, accuracy) for logging."""
+    per-group means (cls, rep_cls, triplet, accuracy) for logging, as detached tensors (no device sync)."""
     total = reps.sum() * 0.0
-    sums = np.zeros(4)
+    parts: list[list[torch.Tensor]] = [[], [], [], []]
     for a in range(len(logits)):
         y = labels[:, a]
         cw = class_weights[a].to(logits[a].device) if class_weights else None
@@ -308,15 +311,17 @@ def _head_losses(logits, rep_logits, reps, labels, w: LossWeights, class_weights
         if known.any():
             lc = F.cross_entropy(logits[a].float(), y, weight=cw, ignore_index=-1)
             lr = F.cross_entropy(rep_logits[a].float(), y, weight=cw, ignore_index=-1)
-            acc = (rep_logits[a].argmax(1)[known] == y[known]).float().mean().item()
+            acc = (rep_logits[a].argmax(1)[known] == y[known]).float().mean()
         else:
             lc = logits[a].float().sum() * 0.0  # keeps every head in the graph (DDP)
             lr = rep_logits[a].float().sum() * 0.0
-            acc = float("nan")
-        lt, _ = batch_hard_triplet(reps[:, a], y, w.margin)
+            acc = torch.full((), float("nan"), device=reps.device)
+        lt = batch_hard_triplet(reps[:, a], y, w.margin)
         total = total + w.cls * lc + w.rep_cls * lr + w.triplet * lt
-        sums += [lc.item(), lr.item(), lt.item(), acc]
-    return total, sums / max(len(logits), 1)
+        for part, v in zip(parts, (lc, lr, lt, acc), strict=True):
+            part.append(v.detach().float())
+    means = [torch.stack(p).mean() if p else total.detach() * 0.0 for p in parts]
+    return total, means
 
 
 def attrnet_losses(
@@ -325,17 +330,17 @@ def attrnet_losses(
     w: LossWeights,
     class_weights: list[torch.Tensor] | None = None,
     region_labels: torch.Tensor | None = None,
-) -> tuple[torch.Tensor, dict[str, float]]:
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """All FashionSearchNet losses; unknown labels (-1) are masked out. ``region_labels`` (B, R) train the
-    region attributes' heads the same way. Returns (loss, scalars)."""
+    region attributes' heads the same way. Returns (loss, {name: detached scalar tensor})."""
     total, (cls_m, rep_m, tri_m, acc_m) = _head_losses(out.logits, out.rep_logits, out.reps, labels, w, class_weights)
     lg = ranking_triplet(out.global_rep, labels, w.margin)
     total = total + w.global_triplet * lg
-    scalars = dict(cls=cls_m, rep_cls=rep_m, triplet=tri_m, global_triplet=lg.item(), train_acc=acc_m)
+    scalars = dict(cls=cls_m, rep_cls=rep_m, triplet=tri_m, global_triplet=lg.detach(), train_acc=acc_m)
     if out.region_logits and region_labels is not None:
         r_total, (r_cls, _, r_tri, r_acc) = _head_losses(
             out.region_logits, out.region_rep_logits, out.region_reps, region_labels, w
         )
         total = total + r_total
         scalars.update(region_cls=r_cls, region_triplet=r_tri, region_train_acc=r_acc)
-    return total, {"loss": total.item(), **scalars}
+    return total, {"loss": total.detach(), **scalars}

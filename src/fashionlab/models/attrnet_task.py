@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,11 +11,15 @@ import torch
 from PIL import Image
 
 from ..config import from_dict, to_dict
-from ..engine.export import LOADERS, save_export
+from ..data.imaging import Preprocess
+from ..engine.export import save_export
 from ..engine.logger import RunLogger
-from ..engine.trainer import Task, TrainConfig
+from ..engine.task import OptimizerConfig, StepContext, Task
+from ..engine.trainer import TrainConfig
 from ..errors import InputError
+from ..viz import aam_sheet
 from .attrnet import AttrNet, AttrNetModelConfig, LossWeights, attrnet_losses
+from .registry import register_model
 
 
 @dataclass
@@ -33,9 +36,10 @@ class AttrNetConfig:
     region_attributes: bool = True  # also learn region attributes (sleeves.color ...) the data has
     model: AttrNetModelConfig = field(default_factory=AttrNetModelConfig)
     loss: LossWeights = field(default_factory=LossWeights)
-    train: TrainConfig = field(
-        default_factory=lambda: TrainConfig(steps=3000, batch_size=32, lr=1e-3, weight_decay=1e-4, lr_decay_start=0.5)
+    optim: OptimizerConfig = field(
+        default_factory=lambda: OptimizerConfig(kind="adamw", lr=1e-3, betas=(0.9, 0.999), weight_decay=1e-4)
     )
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=3000, batch_size=32))
 
 
 class AttrNetTask(Task):
@@ -57,7 +61,8 @@ class AttrNetTask(Task):
         if not self.attributes:
             raise InputError("the dataset has no attributes to learn", path=cfg.data)
         self.region_attributes = self.train_set.region_attributes if cfg.region_attributes else []
-        self.nets["model"] = AttrNet(self.attributes, cfg.model, self.region_attributes)
+        self.preprocess = Preprocess((cfg.image_size, cfg.image_size), cfg.resize)
+        self.nets["model"] = AttrNet(self.attributes, cfg.model, self.region_attributes, preprocess=self.preprocess)
         self.class_weights = self._class_weights() if cfg.loss.class_weights else None
         self._val = None
 
@@ -70,26 +75,18 @@ class AttrNetTask(Task):
             out.append(w / w.mean())
         return out
 
-    def build_optimizers(self, train: TrainConfig) -> dict[str, torch.optim.Optimizer]:
-        return {
-            "model": torch.optim.AdamW(
-                self.nets["model"].parameters(), lr=train.lr, betas=tuple(train.betas), weight_decay=train.weight_decay
-            )
-        }
+    def optimizer_settings(self):
+        return {"model": (self.nets["model"].parameters(), self.cfg.optim)}
 
     def train_dataset(self):
         return self.train_set
 
-    def train_step(
-        self, batch: dict[str, Any], step: int, autocast: contextlib.AbstractContextManager
-    ) -> dict[str, float]:
-        net = self.nets["model"]
+    def train_step(self, ctx: StepContext) -> dict[str, torch.Tensor]:
+        net = self.ddp["model"]
         opt = self.optimizers["model"]
-        x = batch["image"]
-        y = batch["attributes"]
-        dev = next(net.parameters()).device
-        x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
-        y_region = batch["region_attributes"].to(dev, non_blocking=True)
+        batch = ctx.next_batch()
+        x, y, y_region = batch["image"], batch["attributes"], batch["region_attributes"]
+        dev = x.device
         if self.cfg.flip:
             flip = torch.rand(x.shape[0]) < 0.5
             x = torch.where(flip.to(dev)[:, None, None, None], x.flip(-1), x)
@@ -97,7 +94,7 @@ class AttrNetTask(Task):
             g = self.cfg.hide_grid
             keep = (torch.rand(x.shape[0], 1, g, g) >= self.cfg.hide_prob).to(dev, x.dtype)
             x = x * torch.nn.functional.interpolate(keep, size=x.shape[-2:], mode="nearest")  # hidden = grey
-        with autocast:
+        with ctx.autocast():
             out = net(x)
             loss, scalars = attrnet_losses(out, y, self.cfg.loss, self.class_weights, y_region)
         opt.zero_grad(set_to_none=True)
@@ -106,12 +103,12 @@ class AttrNetTask(Task):
         return scalars
 
     @torch.no_grad()
-    def sample(self, step: int, run_dir: Path, logger: RunLogger) -> None:
+    def sample(self, step: int, run_dir: Path, logger: RunLogger, nets: dict[str, torch.nn.Module]) -> None:
         """Validation accuracy per attribute on ``val_samples`` images, and an AAM overlay sheet."""
         from ..data.loader import FashionDataset
 
-        net = self.nets["model"]
-        net = net.module if hasattr(net, "module") else net
+        net = nets["model"]
+        was_training = net.training
         if self._val is None:
             try:
                 val = FashionDataset(
@@ -155,63 +152,52 @@ class AttrNetTask(Task):
         out.mkdir(exist_ok=True)
         Image.fromarray(sheet).save(out / f"aam-step-{step:07d}.png")
         logger.image("aam", step, sheet)
-        net.train()
+        net.train(was_training)
 
     def export(self, out_dir: Path, nets: dict[str, torch.nn.Module]) -> Path:
         return export_attrnet(out_dir, nets["model"], self.cfg, self.attributes, self.region_attributes)
 
 
 def export_attrnet(out_dir: Path, net: AttrNet, cfg: AttrNetConfig, attributes, region_attributes=()) -> Path:
+    """Write an attribute network's inference export."""
     return save_export(
         out_dir,
         kind="attrnet",
         nets={"model": net},
         config=to_dict(cfg.model),
+        preprocess=Preprocess((cfg.image_size, cfg.image_size), cfg.resize),
         extra={
             "attributes": [[n, v] for n, v in attributes],
             "region_attributes": [[n, v] for n, v in region_attributes],
-            "image_size": cfg.image_size,
-            "resize": cfg.resize,
-            "input_range": [-1, 1],
         },
     )
 
 
-@LOADERS.register("attrnet", help="FashionSearchNet attribute network")
-def _load_attrnet(config: dict[str, Any], extra: dict[str, Any]) -> AttrNet:
-    net = AttrNet(
+def load_attrnet(config: dict[str, Any], extra: dict[str, Any], preprocess: Preprocess) -> AttrNet:
+    """An untrained attribute network of an export's architecture (``fashionlab.load`` fills the weights)."""
+    return AttrNet(
         [(n, v) for n, v in extra["attributes"]],
         from_dict(AttrNetModelConfig, config),
         [(n, v) for n, v in extra.get("region_attributes", [])],
+        preprocess=preprocess,
     )
-    net.image_size = int(extra.get("image_size", 128))
-    net.resize_mode = extra.get("resize", "fit")
-    return net
 
 
-def overlay(image: np.ndarray, heat: np.ndarray) -> np.ndarray:
-    """Blend a [0, 1] heat map (jet-like colours) over a uint8 image."""
-    h = np.clip(heat, 0, 1)[..., None]
-    color = np.concatenate(
-        [
-            np.clip(1.5 - np.abs(4 * h - 3), 0, 1),
-            np.clip(1.5 - np.abs(4 * h - 2), 0, 1),
-            np.clip(1.5 - np.abs(4 * h - 1), 0, 1),
-        ],
-        axis=-1,
-    )
-    return (0.5 * image + 0.5 * 255 * color).astype(np.uint8)
+def infer_attrnet(net: AttrNet, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """Attribute probabilities, the activation map of the first attribute and the global embedding."""
+    x = batch["image"]
+    probs = net.predict(x)
+    with torch.no_grad():
+        _, global_rep = net.embed(x)
+        cam = net.cam(x, 0)
+    return {**{f"p/{n}": p for (n, _), p in zip(net.attributes, probs, strict=True)}, "cam": cam, "embed": global_rep}
 
 
-@torch.no_grad()
-def aam_sheet(net: AttrNet, x: torch.Tensor, attributes) -> np.ndarray:
-    """Rows: images; columns: the image, then the AAM of each attribute's predicted value."""
-    imgs = ((x.float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
-    rows = []
-    for i in range(len(x)):
-        row = [imgs[i]]
-        for a in range(len(attributes)):
-            cam = net.cam(x[i : i + 1], a)[0].cpu().numpy()
-            row.append(overlay(imgs[i], cam))
-        rows.append(np.concatenate(row, axis=1))
-    return np.concatenate(rows, axis=0)
+register_model(
+    "attrnet",
+    config=AttrNetConfig,
+    task=AttrNetTask,
+    load=load_attrnet,
+    infer=infer_attrnet,
+    help="FashionSearchNet attribute network with localisation (AAMs)",
+)

@@ -8,7 +8,6 @@ import numpy as np
 import torch
 
 from ..data.format import UNKNOWN, Item, load_dataset
-from ..data.imaging import load_rgb, resize_rgb, to_model_input
 from ..data.regions import region_labels
 from ..errors import InputError
 from ..models.attrnet import AttrNet
@@ -17,7 +16,7 @@ from .embed import embed_batch, embed_batches, prototypes
 
 
 def load_model_for_search(path: str | Path) -> AttrNet:
-    from .. import load
+    from ..models.registry import load
 
     model = load(path)
     if not isinstance(model, AttrNet):
@@ -29,9 +28,7 @@ def load_model_for_search(path: str | Path) -> AttrNet:
 
 def image_tensor(model: AttrNet, path: str | Path) -> torch.Tensor:
     """One image file as the model's (1, 3, S, S) input (converted from grayscale/RGBA, resized)."""
-    size = getattr(model, "image_size", 128)
-    img = resize_rgb(load_rgb(path), (size, size), getattr(model, "resize_mode", "fit"))
-    return to_model_input(img)[None]
+    return model.preprocess.load(path)[None]
 
 
 def _split_positions(root: str | Path, splits: list[str] | None, limit: int | None = None):
@@ -76,11 +73,9 @@ def embed_dataset(
     names = [a.name for a in ds.schema.attributes]
     if names != model.attribute_names:
         raise InputError(f"dataset attributes {names} differ from the model's {model.attribute_names}", path=root)
-    size = getattr(model, "image_size", 128)
     # split=None: the packed dataset's items are the dataset's items, in the same order
-    packed = FashionDataset(
-        root, split=None, size=(size, size), resize=getattr(model, "resize_mode", "fit"), progress=progress
-    )
+    pre = model.preprocess
+    packed = FashionDataset(root, split=None, size=pre.size, resize=pre.resize, progress=progress)
     batches = (
         torch.stack([packed[k]["image"] for k in positions[i : i + batch_size]])
         for i in range(0, len(positions), batch_size)
@@ -126,7 +121,7 @@ def build_catalog(
         attributes=model.attributes,
         prototypes=protos,
         index_kind=index_kind,
-        extra={"image_size": getattr(model, "image_size", 128)},
+        extra={"preprocess": model.preprocess.to_dict()},
     )
     add_to_catalog(cat, model, data, splits=splits, batch_size=batch_size, progress=progress)
     return cat

@@ -18,7 +18,6 @@ at any point leaves the previous catalog fully usable; the next ``add`` removes 
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ import faiss
 import numpy as np
 
 from ..errors import InputError, OutputExistsError
+from ..fileio import atomic_write, atomic_write_bytes, atomic_write_text
 
 CATALOG_FILE = "catalog.json"
 DB_FILE = "meta.sqlite"
@@ -45,20 +45,11 @@ def _index_file(gen: int) -> str:
 
 
 def _atomic_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(data, indent=2))
 
 
 def _atomic_npz(path: Path, **arrays: np.ndarray) -> None:
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, **arrays)
-    with open(tmp, "rb") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    atomic_write(path, lambda f: np.savez(f, **arrays))
 
 
 def build_index(vectors: np.ndarray, kind: str = "auto", nprobe: int = 16) -> faiss.Index:
@@ -184,13 +175,15 @@ class Catalog:
         old = self.vectors() if self.generation > 0 else {}
         new = {k: np.concatenate([old[k], v]) if k in old else v for k, v in vectors.items()}
         if old and set(old) != set(new):
-            raise ValueError(f"vector kinds differ from the catalog's: {sorted(old)} vs {sorted(new)}")
+            raise InputError(
+                f"vector kinds differ from the catalog's: {sorted(old)} vs {sorted(new)} "
+                "(the model changed since the catalog was built; build a new catalog)",
+                path=self.root,
+            )
         gen = self.generation + 1
         _atomic_npz(self.root / _vec_file(gen), **new)
         index = build_index(new["global"], self.meta["index_kind"])
-        tmp = self.root / (_index_file(gen) + ".tmp")
-        faiss.write_index(index, str(tmp))
-        os.replace(tmp, self.root / _index_file(gen))
+        atomic_write_bytes(self.root / _index_file(gen), faiss.serialize_index(index).tobytes())
         start = len(self)
         rows = [
             (

@@ -26,6 +26,7 @@ from ..errors import InputError
 from ..parallel import imap
 from .attributes import ATTRIBUTES, MASK_BITS, REGION_ATTRIBUTES, attribute_specs, validate_attributes
 from .figure import FRAMINGS, Pose
+from .ground_truth import SYNTH_GENERATOR
 from .render import render
 
 
@@ -142,7 +143,7 @@ def synth_schema(cfg: SynthConfig) -> DatasetSchema:
             identity=cfg.poses_per_person > 1,
             region_attributes=["sleeves"] if cfg.region_mix > 0 else [],
         ),
-        source={"generator": "fashionlab.synth", "config": {**asdict(cfg), "size": list(cfg.size)}},
+        source={"generator": SYNTH_GENERATOR, "config": {**asdict(cfg), "size": list(cfg.size)}},
     )
 
 

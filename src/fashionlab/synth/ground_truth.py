@@ -13,6 +13,7 @@ regions are computed on demand rather than stored.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -67,6 +68,34 @@ def item_render_args(item: Any) -> dict[str, Any] | None:
         "framing": extra.get("framing"),
         "regions": get("region_attributes") or None,
     }
+
+
+#: ``DatasetSchema.source["generator"]`` of the datasets :func:`fashionlab.synth.generate.generate_dataset` writes
+SYNTH_GENERATOR = "fashionlab.synth"
+
+
+def is_synthfashion(schema: Any, items: Iterable[Any] | None = None) -> bool:
+    """Whether a dataset (its :class:`~fashionlab.data.format.DatasetSchema`) is SynthFashion data whose
+    items can be re-rendered, so exact ground truth such as :func:`item_edit_regions` exists for them.
+
+    The schema's provenance decides first: ``source.generator`` is :data:`SYNTH_GENERATOR` for generated
+    datasets, and a dataset from another generator or from an importer (``source.importer``) is not
+    SynthFashion even when its items carry seed/pose extras. A schema without provenance (hand-written)
+    falls back to the items. Its attributes must be SynthFashion's. With ``items``, every one of them must
+    also carry its render arguments (:func:`item_render_args`): a copy whose extras were stripped cannot
+    be re-rendered; without ``items`` the schema alone answers (``source.generator`` must be set)."""
+    source = getattr(schema, "source", None) or {}
+    generator = source.get("generator")
+    if generator is not None and generator != SYNTH_GENERATOR:
+        return False
+    if generator is None and "importer" in source:
+        return False
+    if not set(schema.attribute_names) <= set(ATTRIBUTES):
+        return False
+    if items is None:
+        return generator == SYNTH_GENERATOR
+    items = list(items)
+    return bool(items) and all(item_render_args(it) is not None for it in items)
 
 
 def item_edit_regions(

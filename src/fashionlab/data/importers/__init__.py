@@ -14,13 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import InputError
-from ...registry import Registry
-
-IMPORTERS: Registry = Registry("importer")
-
-# Registration happens on import of each module (after IMPORTERS exists).
-from . import celeba, csv_catalog, deepfashion, pose_pairs  # noqa: E402,F401
-from .common import MissingImagesError, SkippedItemsWarning  # noqa: E402
+from . import celeba, csv_catalog, deepfashion, pose_pairs  # noqa: F401 - each registers itself
+from .common import MissingImagesError, SkippedItemsWarning
+from .registry import IMPORTERS
 
 __all__ = ["IMPORTERS", "MissingImagesError", "SkippedItemsWarning", "run_import"]
 

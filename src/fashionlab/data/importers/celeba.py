@@ -10,7 +10,6 @@ from pathlib import Path
 
 from ...errors import InputError
 from ..format import AttributeSpec, DatasetSchema, DatasetWriter, Item
-from . import IMPORTERS
 from .common import (
     ListFile,
     Problems,
@@ -24,6 +23,7 @@ from .common import (
     resolve_under,
     source_info,
 )
+from .registry import IMPORTERS
 
 VALUES = {"1": "yes", "-1": "no"}
 PARTITIONS = {"0": "train", "1": "val", "2": "test"}

@@ -15,7 +15,6 @@ from pathlib import Path
 
 from ...errors import InputError
 from ..format import UNKNOWN, AttributeSpec, DatasetSchema, DatasetWriter, Item
-from . import IMPORTERS
 from .common import (
     Staged,
     add_staged,
@@ -29,6 +28,7 @@ from .common import (
     resolve_under,
     source_info,
 )
+from .registry import IMPORTERS
 
 _INT = re.compile(r"^[+-]?\d+$")
 _SPECIAL = ("image", "split", "id")

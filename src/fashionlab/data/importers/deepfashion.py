@@ -13,7 +13,6 @@ from pathlib import Path
 from ...errors import InputError
 from ..format import Annotations, AttributeSpec, DatasetSchema, DatasetWriter, Item
 from ..imaging import open_image
-from . import IMPORTERS
 from .common import (
     ListFile,
     Problems,
@@ -29,6 +28,7 @@ from .common import (
     source_info,
     unique_slugs,
 )
+from .registry import IMPORTERS
 
 ATTRIBUTE_TYPES = {1: "texture", 2: "fabric", 3: "shape", 4: "part", 5: "style"}
 CLOTHES_TYPES = {1: "upper", 2: "lower", 3: "full"}

@@ -15,7 +15,6 @@ from pathlib import Path
 
 from ...errors import InputError
 from ..format import NUM_KEYPOINTS, SPLITS, Annotations, DatasetSchema, DatasetWriter, Item
-from . import IMPORTERS
 from .common import (
     SkippedItemsWarning,
     Staged,
@@ -27,6 +26,7 @@ from .common import (
     source_info,
     text_lines,
 )
+from .registry import IMPORTERS
 
 _ROW = re.compile(r"^(?P<name>[^:]+?)\s*:\s*\[(?P<y>[^\]]*)\]\s*:\s*\[(?P<x>[^\]]*)\]\s*$")
 _MARKET = re.compile(r"^(-?\d+)_c\d+")

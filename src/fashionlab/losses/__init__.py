@@ -1,0 +1,1 @@
+"""Losses as plain functions returning ``(loss, {name: detached scalar})``, so logging is free."""
