@@ -80,6 +80,29 @@ def test_resume_continues_exactly(tiny_data, tmp_path, monkeypatch):
     assert len(steps) >= 3
 
 
+def test_sigterm_stops_like_ctrl_c(tiny_data, tmp_path, monkeypatch):
+    """SIGTERM (a scheduler or torchrun ending the job) checkpoints and exits 130, logging the last steps."""
+    cfg = tiny_cfg(tiny_data, tmp_path, "train.ckpt_every=0", "train.log_every=4")
+    task = build_task("attrnet", cfg)
+    original_step = task.train_step
+
+    def step_then_term(ctx):
+        out = original_step(ctx)
+        if ctx.step == 1:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return out
+
+    monkeypatch.setattr(task, "train_step", step_then_term)
+    with pytest.raises(SystemExit) as e:
+        Trainer(task, cfg, train=cfg.train, progress=False).fit()
+    assert e.value.code == 130
+    run = next((tmp_path / "attrnet").iterdir())
+    assert load_checkpoint(find_checkpoint(run))["step"] == 2
+    rows = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [2] and "loss" in rows[0]  # the partial interval is not lost
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is handed back
+
+
 def test_run_folders_are_never_overwritten(tiny_data, tmp_path):
     cfg = tiny_cfg(tiny_data, tmp_path, "train.steps=2", "train.ckpt_every=0")
     a = Trainer(build_task("attrnet", cfg), cfg, train=cfg.train, progress=False).fit()

@@ -359,6 +359,8 @@ class Trainer:
                     self._sample()
                 if train.ckpt_every and self.step % train.ckpt_every == 0 and self.step < train.steps:
                     self.save()
+            if stopped and means.counts:  # the steps since the last row are logged too
+                self._log(means, timer)
             self.save()
             if stopped:
                 self._bar.close()
