@@ -4,7 +4,6 @@ A model joins these tests by registering itself (``register_model``); nothing he
 
 from __future__ import annotations
 
-import dataclasses
 import subprocess
 import sys
 
@@ -27,10 +26,7 @@ def _finite(t: torch.Tensor) -> bool:
 @pytest.mark.parametrize("name", MODELS.names())
 def test_model_trains_exports_loads_and_infers(name, tmp_path):
     spec = MODELS.get(name)
-    data = spec.tiny_data(tmp_path / "data")
-    overrides = [f"train.out={tmp_path / 'runs'}", "train.steps=3", "train.ckpt_every=0"]
-    if "data" in {f.name for f in dataclasses.fields(spec.config)}:
-        overrides.append(f"data={data}")
+    overrides = [*spec.tiny_setup(tmp_path), f"train.out={tmp_path / 'runs'}", "train.steps=3", "train.ckpt_every=0"]
     cfg = resolve_config(spec.config, model=name, preset="tiny", overrides=overrides)
     trainer = Trainer(build_task(name, cfg), cfg, train=cfg.train, progress=False)
     run = trainer.fit()

@@ -3,7 +3,7 @@ inference, registered where the model is defined (``register_model(...)`` at the
 
 ``fashionlab train NAME`` builds ``spec.task(config)``; :func:`load` reads an export (``config.json`` +
 ``model.safetensors``) and rebuilds the model through ``spec.load``; the registry tests run every entry
-from tiny data to an inference (``spec.tiny_data``, ``spec.infer``). An unknown name is an error that
+from tiny data to an inference (``spec.tiny_setup``, ``spec.infer``). An unknown name is an error that
 lists the valid ones.
 """
 
@@ -27,10 +27,15 @@ from ..registry import Registry
 
 
 def synth_tiny_data(out: Path) -> Path:
-    """The default tiny dataset of the registry tests: 48 SynthFashion items at 64 px, masks included."""
+    """A tiny dataset: 48 SynthFashion items at 64 px, masks included."""
     from ..synth.generate import SynthConfig, generate_dataset
 
     return generate_dataset(out, SynthConfig(n=48, size=(64, 64), seed=2, workers=1), progress=False)
+
+
+def synth_tiny_setup(out: Path) -> list[str]:
+    """The default of ``ModelSpec.tiny_setup``: ``data=`` a tiny SynthFashion dataset."""
+    return [f"data={synth_tiny_data(out / 'data')}"]
 
 
 @dataclass(frozen=True)
@@ -45,7 +50,8 @@ class ModelSpec:
       of the ``"model"`` net).
     - ``infer``: ``(loaded model, training batch) -> {name: tensor}``: the model's main inference, as a
       user calls it (the registry tests run it after a round trip through the export).
-    - ``tiny_data``: ``folder -> dataset folder`` making a small dataset this model trains on.
+    - ``tiny_setup``: ``folder -> ["key=value", ...]``: makes what a tiny run of this model needs (a small
+      dataset, a frozen helper network...) in ``folder`` and returns the overrides that point to it.
     """
 
     name: str
@@ -54,7 +60,7 @@ class ModelSpec:
     load: Callable[[dict[str, Any], dict[str, Any], Preprocess], nn.Module]
     infer: Callable[[nn.Module, dict[str, Any]], dict[str, torch.Tensor]]
     help: str = ""
-    tiny_data: Callable[[Path], Path] = synth_tiny_data
+    tiny_setup: Callable[[Path], list[str]] = synth_tiny_setup
 
 
 MODELS: Registry[ModelSpec] = Registry("model")
@@ -68,10 +74,10 @@ def register_model(
     load: Callable[[dict[str, Any], dict[str, Any], Preprocess], nn.Module],
     infer: Callable[[nn.Module, dict[str, Any]], dict[str, torch.Tensor]],
     help: str,
-    tiny_data: Callable[[Path], Path] = synth_tiny_data,
+    tiny_setup: Callable[[Path], list[str]] = synth_tiny_setup,
 ) -> ModelSpec:
     """Add a model to :data:`MODELS` (call it once, in the module that defines the model)."""
-    spec = ModelSpec(name, config, task, load, infer, help, tiny_data)
+    spec = ModelSpec(name, config, task, load, infer, help, tiny_setup)
     MODELS.register(name, help=help)(spec)
     return spec
 

@@ -1,0 +1,29 @@
+"""Attribute classification losses for editors (StarGAN's and AMGAN's auxiliary classifier)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def attribute_cross_entropy(
+    logits: torch.Tensor, labels: torch.Tensor, sizes: list[int], name: str = "cls"
+) -> tuple[torch.Tensor, dict]:
+    """Mean over attributes of the cross-entropy of each attribute's slice of ``logits`` (B, N) against
+    ``labels`` (B, M) (value indices; -1 unknown is masked out). Also returns the accuracy over known
+    labels, as ``{name: loss, name_acc: accuracy}``."""
+    assert logits.shape[1] == sum(sizes) and labels.shape[1] == len(sizes), (logits.shape, labels.shape, sizes)
+    total = logits.float().sum() * 0.0  # keeps the graph when nothing is known
+    hits, known_total = logits.new_zeros(()).float(), 0
+    off = 0
+    for a, n in enumerate(sizes):
+        lg, y = logits[:, off : off + n].float(), labels[:, a]
+        off += n
+        known = y >= 0
+        if known.any():
+            total = total + F.cross_entropy(lg[known], y[known])
+            hits = hits + (lg[known].argmax(1) == y[known]).float().sum()
+            known_total += int(known.sum())
+    loss = total / len(sizes)
+    acc = hits / max(known_total, 1)
+    return loss, {name: loss.detach(), f"{name}_acc": acc.detach()}

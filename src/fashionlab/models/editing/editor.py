@@ -1,0 +1,179 @@
+"""A trained attribute editor, as ``fashionlab.load`` returns it: ``editor.edit(images, {"sleeve": "long"})``.
+
+The export holds the generator and the attribute network the editor was trained with (frozen): the
+latter reads the current attributes of a user's image, which the manipulation code needs (the target
+code keeps every other attribute at its current value).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from ...config import from_dict
+from ...data.imaging import Preprocess
+from ...errors import InputError
+from ..attrnet import AttrNet, AttrNetModelConfig
+from .codes import AttributeSpace
+from .networks import Generator
+
+#: which manipulation's attention mask finds a region (AMGAN's region-specific edits), and its threshold
+REGION_PROBES = {"sleeves": ("sleeve", "sleeveless"), "garment": ("color", None)}
+REGION_THRESHOLD = 0.9
+
+
+@dataclass
+class EditResult:
+    """``images`` (B, 3, H, W) in [-1, 1]; ``masks`` (B, 1, H, W) in [0, 1], where the edits acted (the
+    union over sequential edits; an editor without attention reports ones where it changed the image);
+    ``notes``: per image, what was not done and why (e.g. the setting already held)."""
+
+    images: torch.Tensor
+    masks: torch.Tensor
+    notes: list[list[str]] = field(default_factory=list)
+
+
+class Editor(nn.Module):
+    """See the module docstring."""
+
+    def __init__(
+        self,
+        kind: str,
+        attributes: list[tuple[str, list[str]]],
+        generator: Generator,
+        preprocess: Preprocess,
+        classifier: AttrNet | None = None,
+    ):
+        super().__init__()
+        self.kind = kind
+        self.space = AttributeSpace(attributes)
+        self.G = generator
+        self.preprocess = preprocess
+        self.classifier = classifier
+
+    @property
+    def has_attention(self) -> bool:
+        return self.G.to_attention is not None
+
+    def load_exported(self, states: dict[str, dict[str, torch.Tensor]]) -> None:
+        self.G.load_state_dict(states["G"])
+        if self.classifier is not None:
+            self.classifier.load_state_dict(states["classifier"])
+
+    @torch.no_grad()
+    def read_attributes(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, M) value indices the editor's attribute network reads on ``x``."""
+        if self.classifier is None:
+            raise InputError(f"this {self.kind} export has no attribute network to read the images' attributes")
+        xin = x
+        if tuple(x.shape[-2:]) != self.classifier.preprocess.size:
+            xin = nn.functional.interpolate(x, self.classifier.preprocess.size, mode="bilinear", align_corners=False)
+        return torch.stack([p.argmax(1) for p in self.classifier.predict(xin)], 1)
+
+    def _check(self, x: torch.Tensor) -> None:
+        if x.dim() != 4 or x.shape[1] != 3 or tuple(x.shape[-2:]) != self.preprocess.size:
+            raise InputError(
+                f"expected images of shape (B, 3, {self.preprocess.size[0]}, {self.preprocess.size[1]}) in [-1, 1], "
+                f"got {tuple(x.shape)} (fashionlab.edit.edit_files resizes photos of any size)"
+            )
+
+    @torch.no_grad()
+    def region_mask(self, x: torch.Tensor, region: str, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, 1, H, W) binary mask of a garment region found by AMGAN's rule: the attention mask of a
+        manipulation that covers it, thresholded at 0.9. ``sleeves``: "sleeveless"; ``garment``: a colour
+        change; ``torso``: the garment without the sleeves."""
+        if not self.has_attention:
+            raise InputError(f"region {region!r} needs an editor with attention masks (amgan); give a MASK.png instead")
+        if region not in ("sleeves", "torso", "garment"):
+            raise InputError(f"unknown region {region!r}; valid: sleeves, torso, garment or a mask image")
+        labels = self.read_attributes(x) if labels is None else labels
+
+        def probe(name: str) -> torch.Tensor:
+            attr, value = REGION_PROBES[name]
+            a = self.space.index(attr)
+            targets = labels.clone()
+            if value is None:  # any other value: the next one
+                targets[:, a] = (labels[:, a].clamp_min(0) + 1) % self.space.sizes[a]
+            else:
+                targets[:, a] = self.space.value_index(attr, value)[1]
+                if (labels[:, a] == targets[:, a]).any():  # already sleeveless: probe with long sleeves
+                    long = self.space.attributes[a][1].index("long") if "long" in self.space.attributes[a][1] else 0
+                    targets[:, a] = torch.where(labels[:, a] == targets[:, a], long, targets[:, a])
+            _, mask = self.G(x, self.space.code(targets, torch.full_like(labels[:, 0], a)))
+            return (mask >= REGION_THRESHOLD).float()
+
+        if region == "sleeves":
+            return probe("sleeves")
+        garment = probe("garment")
+        return garment if region == "garment" else garment * (1 - probe("sleeves"))
+
+    @torch.no_grad()
+    def edit(
+        self,
+        images: torch.Tensor,
+        settings: dict[str, str],
+        region: str | torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+    ) -> EditResult:
+        """Apply ``settings`` (``{"sleeve": "long", "color": "red"}``) in order to ``images`` (B, 3, H, W) in
+        [-1, 1] at the model's size. ``region``: ``sleeves``, ``torso``, ``garment`` or a (B or 1, 1, H, W)
+        binary mask: the edits act only there (AMGAN's region-specific manipulation). ``labels`` (B, M):
+        the images' current attribute values, when known (else read by the editor's attribute network).
+        A setting an image already has leaves that image unchanged and is reported in ``notes``."""
+        self._check(images)
+        order = self.space.parse_settings(settings)
+        x = images
+        labels = self.read_attributes(x) if labels is None else labels.to(x.device).clone()
+        region_mask = None
+        if isinstance(region, str):
+            region_mask = self.region_mask(x, region, labels)
+        elif region is not None:
+            region_mask = region.to(x.device, x.dtype).expand(x.shape[0], 1, *x.shape[-2:])
+        masks = torch.zeros(x.shape[0], 1, *x.shape[-2:], device=x.device)
+        notes: list[list[str]] = [[] for _ in range(x.shape[0])]
+        for a, v in order:
+            name, values = self.space.attributes[a]
+            same = labels[:, a] == v
+            for i in torch.nonzero(same).flatten().tolist():
+                notes[i].append(f"{name} is already {values[v]}: unchanged")
+            targets = labels.clone()
+            targets[:, a] = v
+            out, mask = self.G(x, self.space.code(targets, torch.full_like(labels[:, 0], a)), region_mask)
+            if mask is None:
+                mask = ((out - x).abs().amax(1, keepdim=True) > 1 / 127.5).float()
+            keep = same[:, None, None, None]
+            x = torch.where(keep, x, out)
+            masks = torch.where(keep, masks, torch.maximum(masks, mask.float()))
+            labels = targets
+        return EditResult(images=x, masks=masks, notes=notes)
+
+
+def load_editor(kind: str, config: dict[str, Any], extra: dict[str, Any], preprocess: Preprocess) -> Editor:
+    """An untrained editor of an export's architecture (``fashionlab.load`` fills the weights)."""
+    from .task import EditModelConfig
+
+    model_cfg = from_dict(EditModelConfig, config)
+    attributes = [(n, list(v)) for n, v in extra["attributes"]]
+    space = AttributeSpace(attributes)
+    classifier = None
+    if "classifier" in extra:
+        c = extra["classifier"]
+        classifier = AttrNet(
+            [(n, v) for n, v in c["attributes"]],
+            from_dict(AttrNetModelConfig, c["config"]),
+            [(n, v) for n, v in c.get("region_attributes", [])],
+            preprocess=Preprocess.from_dict(c["preprocess"]),
+        )
+    return Editor(kind, attributes, Generator(space.code_dim, model_cfg.generator), preprocess, classifier)
+
+
+def infer_editor(editor: Editor, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """Each image's first attribute set to its next value (labels from the batch)."""
+    labels = batch["attributes"]
+    name, values = editor.space.attributes[0]
+    value = values[(int(labels[0, 0].clamp_min(0)) + 1) % len(values)]
+    result = editor.edit(batch["image"], {name: value}, labels=labels)
+    return {"image": result.images, "mask": result.masks}

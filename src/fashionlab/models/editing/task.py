@@ -1,0 +1,375 @@
+"""The adversarial training task every attribute editor shares (StarGAN, AMGAN; later GANimation, SaGAN).
+
+One iteration (``train.steps`` counts them): a critic update on a fresh batch, and every ``n_critic``
+iterations a generator update on another fresh batch.
+
+- Critic(s): WGAN-GP on the whole image (D_I) and, with ``model.use_dc``, on the attention crop (D_C:
+  half-size input, two layers fewer, the same box cropped from real and fake); each also classifies the
+  real image's attributes (cross-entropy, unknown labels masked).
+- Generator: adversarial + ``loss.cls`` x classification of x* as the target attributes (from every
+  critic) + ``loss.rec`` x cycle L1 (x* edited back with the source code) and, for AMGAN, ``loss.attention``
+  x |a - CAM|_1 (CAM of the target value from the frozen classifier, min-max normalised) and
+  ``loss.perceptual`` x L1 between the frozen classifier's conv5 features of x* and of a real reference
+  image having exactly the target attributes (nearest tuple as a fallback, logged as ``ref_fallback``).
+- ``loss.frozen_cls`` (0 in the papers) adds the frozen classifier's cross-entropy of x* toward the
+  target: a training signal from step 0, while the critics' heads are still learning.
+
+Ablations (AMGAN Table 3): ``model.use_dc``, ``loss.perceptual = 0``, ``loss.attention = 0``,
+``model.cam_as_mask`` (the CAM itself as the mask instead of a learnt one).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import nn
+
+from ...config import to_dict
+from ...data.imaging import Preprocess, denormalise
+from ...engine.export import save_export
+from ...engine.task import OptimizerConfig, StepContext, Task
+from ...engine.trainer import TrainConfig
+from ...errors import InputError
+from ...losses.attributes import attribute_cross_entropy
+from ...losses.gan import gradient_penalty, l1_loss, wgan_critic_loss, wgan_generator_loss
+from ...viz import image_grid, overlay
+from ..registry import load
+from .codes import AttributeSpace
+from .crop import crop_and_resize, mask_boxes
+from .networks import Discriminator, DiscriminatorConfig, Generator, GeneratorConfig
+
+
+@dataclass
+class EditModelConfig:
+    """``model.*``: the networks and which of AMGAN's parts are on."""
+
+    generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+    discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
+    use_dc: bool = False  # AMGAN's crop discriminator D_C (half-size input, two layers fewer)
+    crop_threshold: float = 0.5  # D_C's box: largest region of the mask above this fraction of its max
+    cam_as_mask: bool = False  # ablation: the classifier's CAM replaces the learnt attention mask
+    cam_target: str = "target"  # attention target: "target" value's CAM (the paper) or "union" with the source's
+
+
+@dataclass
+class EditLossWeights:
+    """``loss.*``"""
+
+    cls: float = 1.0  # lambda_cls: critics' attribute classification (real: D; fake: G)
+    rec: float = 10.0  # lambda_rec: cycle reconstruction L1
+    gp: float = 10.0  # lambda_gp: gradient penalty
+    attention: float = 0.0  # lambda_a: |a - CAM|_1 (AMGAN: 10)
+    perceptual: float = 0.0  # lambda_p: classifier conv5 L1 to a reference image (AMGAN: 20; 10 as an option)
+    frozen_cls: float = 0.0  # the frozen classifier's CE of x* toward the target (not in the papers)
+
+
+@dataclass
+class EditOptim:
+    """``optim.G.*`` and ``optim.D.*``: Adam 1e-4 (0.5, 0.999), linear decay over the second half."""
+
+    G: OptimizerConfig = field(default_factory=lambda: OptimizerConfig(lr=1e-4, betas=(0.5, 0.999)))
+    D: OptimizerConfig = field(default_factory=lambda: OptimizerConfig(lr=1e-4, betas=(0.5, 0.999)))
+
+
+@dataclass
+class EditGanConfig:
+    """Everything ``fashionlab train stargan|amgan`` needs."""
+
+    data: str = ""  # dataset folder (fashionlab format) with attribute labels
+    classifier: str = ""  # an attrnet export at the generator's resolution: CAMs, perceptual features, labels
+    image_size: int = 128  # training resolution (square)
+    resize: str = "fit"  # fit, crop or stretch
+    flip: bool = True  # random horizontal flips of the inputs
+    n_critic: int = 5  # critic updates per generator update
+    gp_every: int = 1  # lazy gradient penalty: every k critic updates, weighted k times (1: always)
+    gp_precision: str = "fp32"  # the penalty's precision (bf16 double-backward is unstable)
+    sample_images: int = 6  # validation images in each sample grid
+    model: EditModelConfig = field(default_factory=EditModelConfig)
+    loss: EditLossWeights = field(default_factory=EditLossWeights)
+    optim: EditOptim = field(default_factory=EditOptim)
+    train: TrainConfig = field(
+        default_factory=lambda: TrainConfig(steps=200000, batch_size=16, ema=0.999, log_every=50, sample_every=2000)
+    )
+
+
+def target_cams(classifier, x: torch.Tensor, attribute: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+    """(B, 1, H, W) min-max normalised CAMs of the frozen classifier on ``x`` for each sample's own
+    ``attribute`` (B,) and ``value`` (B,) indices (value -1: zeros), at ``x``'s size."""
+    size = tuple(x.shape[-2:])
+    xin = x if classifier.preprocess.size == size else F.interpolate(x, classifier.preprocess.size, mode="bilinear")
+    conv7 = classifier.conv67(classifier.backbone(xin))
+    out = conv7.new_zeros(x.shape[0], *conv7.shape[-2:]).float()
+    for a in attribute.unique().tolist():
+        rows = torch.nonzero((attribute == a) & (value >= 0)).flatten()
+        if len(rows):
+            out[rows] = classifier.cams_raw(conv7[rows], a).float()[torch.arange(len(rows)), value[rows]]
+    m = F.interpolate(out[:, None], size=size, mode="bilinear", align_corners=False)
+    lo = m.flatten(1).min(1).values[:, None, None, None]
+    hi = m.flatten(1).max(1).values[:, None, None, None]
+    return ((m - lo) / (hi - lo).clamp_min(1e-6)) * (value >= 0).float()[:, None, None, None]
+
+
+class EditGanTask(Task):
+    """See the module docstring. Subclasses set ``name``."""
+
+    name = "editgan"
+
+    def __init__(self, cfg: EditGanConfig):
+        super().__init__()
+        from ...data.loader import FashionDataset
+        from ...data.reference import ReferenceSampler
+
+        if not cfg.data:
+            raise InputError("no dataset given (--data DIR)", field="data")
+        self.cfg = cfg
+        self.preprocess = Preprocess((cfg.image_size, cfg.image_size), cfg.resize)
+        self.dataset = FashionDataset(cfg.data, split="train", size=self.preprocess.size, resize=cfg.resize)
+        if len(self.dataset) == 0:
+            raise InputError("the dataset has no 'train' items", path=cfg.data)
+        self.space = AttributeSpace([(a.name, list(a.values)) for a in self.dataset.schema.attributes])
+        m, loss = cfg.model, cfg.loss
+        needs_classifier = loss.attention or loss.perceptual or loss.frozen_cls or m.cam_as_mask
+        if needs_classifier and not cfg.classifier:
+            raise InputError(
+                "this configuration needs a frozen attribute network (classifier=PATH of an attrnet export)",
+                field="classifier",
+            )
+        if (loss.attention or m.cam_as_mask or m.use_dc) and not m.generator.attention:
+            raise InputError(
+                "attention loss, cam_as_mask and use_dc need model.generator.attention=true", field="model"
+            )
+        if m.cam_target not in ("target", "union"):
+            raise InputError(f"expected target or union, got {m.cam_target!r}", field="model.cam_target")
+        if cfg.classifier:
+            clf = self.add_frozen("classifier", load(cfg.classifier), source=cfg.classifier)
+            if [n for n, _ in clf.attributes] != self.space.names:
+                raise InputError(
+                    f"the classifier knows {[n for n, _ in clf.attributes]}, the dataset {self.space.names}",
+                    path=cfg.classifier,
+                )
+        self.nets["G"] = Generator(self.space.code_dim, m.generator)
+        self.nets["D_I"] = Discriminator(self.preprocess.size, self.space.n_values, m.discriminator)
+        if m.use_dc:
+            half = (cfg.image_size // 2, cfg.image_size // 2)
+            dc = DiscriminatorConfig(m.discriminator.width, m.discriminator.layers - 2, m.discriminator.max_width)
+            self.nets["D_C"] = Discriminator(half, self.space.n_values, dc)
+        self.references = ReferenceSampler(self.dataset.labels) if loss.perceptual else None
+        self._sample_batch: torch.Tensor | None = None
+
+    # ------------------------------------------------------------------ engine contract
+    def optimizer_settings(self):
+        d_params = [p for k, n in self.nets.items() if k.startswith("D_") for p in n.parameters()]
+        return {"G": (self.nets["G"].parameters(), self.cfg.optim.G), "D": (d_params, self.cfg.optim.D)}
+
+    def train_dataset(self):
+        return self.dataset
+
+    def ema_nets(self) -> list[str]:
+        return ["G"]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"references": self.references.state_dict()} if self.references else {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if self.references and "references" in state:
+            self.references.load_state_dict(state["references"])
+
+    # ------------------------------------------------------------------ pieces
+    def _inputs(self, ctx: StepContext):
+        batch = ctx.next_batch()
+        x, labels = batch["image"], batch["attributes"]
+        if self.cfg.flip:
+            flip = (torch.rand(x.shape[0]) < 0.5).to(x.device)
+            x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+        targets, changed = self.space.random_targets(labels)
+        return x, labels, targets, changed
+
+    def _generate(self, G: nn.Module, x, targets, changed):
+        """(x*, attention mask or None) for the target code; with ``cam_as_mask`` the CAM is the mask."""
+        code = self.space.code(targets, changed)
+        mask = self._cams(x, targets, changed, None) if self.cfg.model.cam_as_mask else None
+        return G(x, code, mask)
+
+    @torch.no_grad()
+    def _cams(self, x, targets, changed, labels):
+        clf = self.frozen["classifier"]
+        rows = torch.arange(len(x), device=x.device)
+        cam = target_cams(clf, x, changed, targets[rows, changed])
+        if self.cfg.model.cam_target == "union" and labels is not None:
+            cam = torch.maximum(cam, target_cams(clf, x, changed, labels[rows, changed]))
+        return cam
+
+    def _critic(self, name: str, real, fake, labels, boxes, ctx: StepContext, with_gp: bool):
+        """WGAN-GP + classification loss of critic ``name`` (D_I: whole image; D_C: the crop)."""
+        D = self.ddp[name]
+        if name == "D_C":
+            size = (self.cfg.image_size // 2, self.cfg.image_size // 2)
+            real, fake = crop_and_resize(real, boxes, size), crop_and_resize(fake, boxes, size)
+        src_real, cls_real = D(real)
+        src_fake, _ = D(fake)
+        adv, s = wgan_critic_loss(src_real, src_fake)
+        cls, s_cls = attribute_cross_entropy(cls_real, labels, self.space.sizes, "cls_real")
+        loss = adv + self.cfg.loss.cls * cls
+        s.update(s_cls)
+        if with_gp:
+            with ctx.autocast(self.cfg.gp_precision):
+                gp, s_gp = gradient_penalty(lambda z: D(z)[0], real.float(), fake.float())
+            loss = loss + self.cfg.loss.gp * self.cfg.gp_every * gp
+            s.update(s_gp)
+        return loss, {f"{name}/{k}": v for k, v in s.items()}
+
+    def train_step(self, ctx: StepContext) -> dict[str, torch.Tensor]:
+        cfg, critics = self.cfg, [k for k in self.nets if k.startswith("D_")]
+        # ---- critics, every iteration
+        x, labels, targets, changed = self._inputs(ctx)
+        with torch.no_grad(), ctx.autocast():
+            fake, mask = self._generate(self.nets["G"], x, targets, changed)
+        fake = fake.float()
+        boxes = mask_boxes(mask, cfg.model.crop_threshold) if "D_C" in self.nets else None
+        for k in critics:
+            self.nets[k].requires_grad_(True)
+        with_gp = ctx.step % cfg.gp_every == 0
+        d_loss, scalars = 0.0, {}
+        with ctx.autocast():
+            for k in critics:
+                loss, s = self._critic(k, x, fake, labels, boxes, ctx, with_gp)
+                d_loss = d_loss + loss
+                scalars.update(s)
+        self.optimizers["D"].zero_grad(set_to_none=True)
+        d_loss.backward()
+        self.optimizers["D"].step()
+        scalars["d_loss"] = d_loss.detach()
+        if (ctx.step + 1) % cfg.n_critic == 0:
+            scalars.update(self._generator_step(ctx, critics))
+        return scalars
+
+    def _generator_step(self, ctx: StepContext, critics: list[str]) -> dict[str, torch.Tensor]:
+        cfg, w = self.cfg, self.cfg.loss
+        for k in critics:  # the critics only judge here: no gradients for them, no DDP sync
+            self.nets[k].requires_grad_(False)
+        x, labels, targets, changed = self._inputs(ctx)
+        scalars: dict[str, torch.Tensor] = {}
+        with ctx.autocast():
+            fake, mask = self._generate(self.ddp["G"], x, targets, changed)
+            g_loss = 0.0
+            for k in critics:
+                img = fake
+                if k == "D_C":
+                    size = (cfg.image_size // 2, cfg.image_size // 2)
+                    img = crop_and_resize(fake, mask_boxes(mask.detach(), cfg.model.crop_threshold), size)
+                src, cls = self.nets[k](img)
+                adv, _ = wgan_generator_loss(src)
+                cls_loss, s_cls = attribute_cross_entropy(cls, targets, self.space.sizes, f"{k}/cls_fake")
+                g_loss = g_loss + adv + w.cls * cls_loss
+                scalars.update({f"{k}/g_adv": adv.detach(), **s_cls})
+            rec, _ = self._generate(self.ddp["G"], fake, labels, changed)
+            l_rec, s = l1_loss(rec, x, "rec")
+            g_loss = g_loss + w.rec * l_rec
+            scalars.update(s)
+            if mask is not None:
+                scalars["mask_mean"] = mask.detach().float().mean()
+            if w.attention and not cfg.model.cam_as_mask:
+                cam = self._cams(x, targets, changed, labels)
+                l_att, s = l1_loss(mask, cam, "attention")
+                g_loss = g_loss + w.attention * l_att
+                scalars.update(s)
+            if w.perceptual:
+                l_p, s = self._perceptual(fake, targets)
+                g_loss = g_loss + w.perceptual * l_p
+                scalars.update(s)
+            if w.frozen_cls:
+                l_f, s = self._frozen_classification(fake, targets)
+                g_loss = g_loss + w.frozen_cls * l_f
+                scalars.update(s)
+        self.optimizers["G"].zero_grad(set_to_none=True)
+        g_loss.backward()
+        self.optimizers["G"].step()
+        scalars["g_loss"] = g_loss.detach()
+        return scalars
+
+    def _classifier_input(self, x: torch.Tensor) -> torch.Tensor:
+        size = self.frozen["classifier"].preprocess.size
+        return x if tuple(x.shape[-2:]) == size else F.interpolate(x, size, mode="bilinear", align_corners=False)
+
+    def _perceptual(self, fake, targets):
+        clf = self.frozen["classifier"]
+        idx = self.references.draw(targets)
+        ref = torch.stack([self.dataset[int(i)]["image"] for i in idx]).to(fake.device)
+        with torch.no_grad():
+            want = clf.features(self._classifier_input(ref), "conv5")
+        loss, s = l1_loss(clf.features(self._classifier_input(fake), "conv5"), want, "perceptual")
+        s["ref_fallback"] = torch.tensor(self.references.fallback_share())
+        return loss, s
+
+    def _frozen_classification(self, fake, targets):
+        clf = self.frozen["classifier"]
+        pooled = clf.conv67(clf.backbone(self._classifier_input(fake))).mean(dim=(2, 3))
+        logits = torch.cat([c(pooled) for c in clf.classifiers], 1)
+        return attribute_cross_entropy(logits, targets, self.space.sizes, "frozen_cls")
+
+    # ------------------------------------------------------------------ samples and export
+    @torch.no_grad()
+    def sample(self, step: int, run_dir: Path, logger, nets: dict[str, nn.Module]) -> None:
+        """A grid: rows are validation images; columns the input, then each attribute set to the next value
+        (and, for attention models, the masks as overlays)."""
+        from ...data.loader import FashionDataset
+
+        G = nets["G"]
+        dev = next(G.parameters()).device
+        if self._sample_batch is None:
+            split = "val" if "val" in self.dataset.schema.splits else "train"
+            ds = FashionDataset(self.cfg.data, split=split, size=self.preprocess.size, resize=self.cfg.resize)
+            n = min(self.cfg.sample_images, len(ds)) or min(self.cfg.sample_images, len(self.dataset))
+            ds = ds if len(ds) else self.dataset
+            items = [ds[i] for i in range(n)]
+            self._sample_batch = (
+                torch.stack([it["image"] for it in items]),
+                torch.stack([it["attributes"] for it in items]),
+            )
+        x, labels = (t.to(dev) for t in self._sample_batch)
+        inputs = denormalise(x)
+        columns, mask_columns = [inputs], [inputs]
+        for a, (_, values) in enumerate(self.space.attributes):
+            targets = labels.clone()
+            targets[:, a] = (labels[:, a].clamp_min(0) + 1) % len(values)
+            out, mask = self._generate(G, x, targets, torch.full((len(x),), a, dtype=torch.long, device=dev))
+            columns.append(denormalise(out))
+            if mask is not None:
+                mask_columns.append(
+                    [overlay(img, m[0].float().cpu().numpy()) for img, m in zip(inputs, mask, strict=True)]
+                )
+        rows = [[c[i] for c in columns] for i in range(len(x))]
+        if len(mask_columns) > 1:  # then the same rows with each edit's attention mask over the input
+            rows += [[c[i] for c in mask_columns] for i in range(len(x))]
+        grid = image_grid(rows)
+        out_dir = run_dir / "samples"
+        out_dir.mkdir(exist_ok=True)
+        Image.fromarray(grid).save(out_dir / f"edits-step-{step:07d}.png")
+        logger.image("edits", step, grid)
+
+    def export(self, out_dir: Path, nets: dict[str, nn.Module]) -> Path:
+        export_nets = {"G": nets["G"]}
+        extra: dict[str, Any] = {"attributes": [[n, v] for n, v in self.space.attributes]}
+        if "classifier" in self.frozen:
+            export_nets["classifier"] = self.frozen["classifier"]
+            clf = self.frozen["classifier"]
+            extra["classifier"] = {
+                "config": to_dict(clf.cfg),
+                "attributes": [[n, v] for n, v in clf.attributes],
+                "region_attributes": [[n, v] for n, v in clf.region_attributes],
+                "preprocess": clf.preprocess.to_dict(),
+                "source": self.frozen_sources.get("classifier"),
+            }
+        return save_export(
+            out_dir,
+            kind=self.name,
+            nets=export_nets,
+            config=to_dict(self.cfg.model),
+            preprocess=self.preprocess,
+            extra=extra,
+        )

@@ -1,0 +1,241 @@
+"""The shared editing parts (codes, losses, crop, mask combination, reference sampler, CAM targets), the
+editors' exact resume, and `Editor.edit` on hand-made inputs where the right answer is known."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import numpy as np
+import pytest
+import torch
+
+import fashionlab
+from fashionlab.config import resolve_config
+from fashionlab.data.reference import ReferenceSampler
+from fashionlab.engine.checkpoint import find_checkpoint, load_checkpoint
+from fashionlab.engine.trainer import Trainer
+from fashionlab.errors import InputError
+from fashionlab.losses.attributes import attribute_cross_entropy
+from fashionlab.losses.gan import gradient_penalty, wgan_critic_loss, wgan_generator_loss
+from fashionlab.models import MODELS, build_task
+from fashionlab.models.editing.codes import AttributeSpace
+from fashionlab.models.editing.crop import crop_and_resize, mask_boxes
+from fashionlab.models.editing.networks import Generator, GeneratorConfig
+from fashionlab.models.editing.task import target_cams
+
+SPACE = AttributeSpace(
+    [("sleeve", ["none", "short", "long"]), ("color", ["red", "blue"]), ("collar", ["a", "b", "c", "d"])]
+)
+
+
+def test_code_layout():
+    labels = torch.tensor([[2, 0, 3], [-1, 1, 0]])
+    code = SPACE.code(labels, torch.tensor([1, 0]))
+    assert code.shape == (2, 9 + 3) and SPACE.code_dim == 12
+    expect0 = [0, 0, 1, 1, 0, 0, 0, 0, 1, 0, 1, 0]  # long | red | d || changing colour
+    expect1 = [0, 0, 0, 0, 1, 1, 0, 0, 0, 1, 0, 0]  # (unknown) | blue | a || changing sleeve
+    assert code[0].tolist() == expect0 and code[1].tolist() == expect1
+
+
+def test_random_targets_change_one_known_attribute_to_another_value():
+    torch.manual_seed(0)
+    labels = torch.tensor([[2, 0, 3], [-1, 1, -1], [0, -1, 1]]).repeat(400, 1)
+    targets, changed = SPACE.random_targets(labels)
+    rows = torch.arange(len(labels))
+    assert (labels[rows, changed] >= 0).all()  # only attributes whose value is known are changed
+    assert (targets[rows, changed] != labels[rows, changed]).all()
+    other = torch.ones_like(labels, dtype=torch.bool)
+    other[rows, changed] = False
+    assert torch.equal(targets[other], labels[other])  # everything else kept
+    # every other value of the sleeve is drawn, about equally often
+    first = (changed == 0) & (labels[:, 0] == 2)
+    counts = torch.bincount(targets[first, 0], minlength=3)
+    assert counts[2] == 0 and counts[0] > 0.35 * first.sum() and counts[1] > 0.35 * first.sum()
+    assert set(changed[labels[:, 0] == -1].tolist()) == {1}  # row 2: only colour is known
+
+
+def test_parse_settings_names_what_is_wrong():
+    assert SPACE.parse_settings({"collar": "c", "sleeve": "long"}) == [(2, 2), (0, 2)]
+    with pytest.raises(InputError, match="unknown attribute 'fit'.*sleeve, color, collar"):
+        SPACE.parse_settings({"fit": "slim"})
+    with pytest.raises(InputError, match="color has no value 'green'; its values: red, blue"):
+        SPACE.parse_settings({"color": "green"})
+
+
+def test_gradient_penalty_of_a_linear_critic():
+    """D(x) = <w, x>: the gradient is w everywhere, so the penalty is (|w| - 1)^2 exactly."""
+    w = torch.randn(3, 4, 4)
+
+    def critic(x):
+        return (x * w).flatten(1).sum(1)
+
+    real, fake = torch.randn(5, 3, 4, 4), torch.randn(5, 3, 4, 4)
+    gp, s = gradient_penalty(critic, real, fake)
+    assert gp.item() == pytest.approx((w.norm().item() - 1) ** 2, rel=1e-5)
+    assert s["grad_norm"].item() == pytest.approx(w.norm().item(), rel=1e-5)
+    scale = torch.nn.Parameter(torch.tensor(2.0))
+    gp2, _ = gradient_penalty(lambda x: critic(x) * scale, real, fake)
+    gp2.backward()  # the penalty trains the critic: d/ds (s|w| - 1)^2 = 2 (s|w| - 1) |w|
+    n = w.norm().item()
+    assert scale.grad.item() == pytest.approx(2 * (2 * n - 1) * n, rel=1e-4)
+
+
+def test_wgan_losses():
+    loss, s = wgan_critic_loss(torch.tensor([3.0, 1.0]), torch.tensor([-1.0, 0.0]))
+    assert loss.item() == pytest.approx(-0.5 - 2.0) and s["wasserstein"].item() == pytest.approx(2.5)
+    g, _ = wgan_generator_loss(torch.tensor([[1.0, 2.0]]))
+    assert g.item() == pytest.approx(-1.5)
+
+
+def test_attribute_cross_entropy_masks_unknown_labels():
+    logits = torch.randn(4, 9)
+    labels = torch.tensor([[0, 1, 3], [2, -1, 0], [-1, 0, 1], [1, 1, -1]])
+    loss, s = attribute_cross_entropy(logits, labels, SPACE.sizes)
+    ce = torch.nn.functional.cross_entropy
+    manual = (
+        ce(logits[[0, 1, 3], 0:3], labels[[0, 1, 3], 0])
+        + ce(logits[[0, 2, 3], 3:5], labels[[0, 2, 3], 1])
+        + ce(logits[[0, 1, 2], 5:9], labels[[0, 1, 2], 2])
+    ) / 3
+    assert loss.item() == pytest.approx(manual.item(), rel=1e-6)
+    assert 0 <= s["cls_acc"].item() <= 1
+
+
+def test_mask_boxes_take_the_largest_region_above_half_the_max():
+    m = torch.zeros(2, 1, 64, 64)
+    m[0, 0, 4:10, 4:10] = 1.0  # small blob
+    m[0, 0, 20:50, 30:60] = 0.8  # larger blob, above 50% of the max
+    m[0, 0, 60:63, 0:3] = 0.3  # below the threshold
+    m[1] = 0.25  # flat: the whole image
+    boxes = mask_boxes(m, 0.5)
+    assert boxes[0].tolist() == [30.0, 20.0, 60.0, 50.0]
+    assert boxes[1].tolist() == [0.0, 0.0, 64.0, 64.0]
+
+
+def test_crop_and_resize_matches_slicing_on_pixel_boxes():
+    x = torch.randn(2, 3, 16, 16)
+    boxes = torch.tensor([[4.0, 2.0, 12.0, 10.0], [0.0, 0.0, 16.0, 16.0]])
+    out = crop_and_resize(x, boxes, (8, 8))
+    assert torch.allclose(out[0], x[0, :, 2:10, 4:12], atol=1e-5)
+    half = crop_and_resize(x, boxes, (16, 16))
+    assert torch.allclose(half[1], x[1], atol=1e-5)
+
+
+def test_generator_combines_through_the_mask():
+    torch.manual_seed(0)
+    G = Generator(SPACE.code_dim, GeneratorConfig(width=8, residual_blocks=1, attention=True)).eval()
+    G.requires_grad_(False)
+    x = torch.rand(2, 3, 16, 16) * 2 - 1
+    code = SPACE.code(torch.tensor([[0, 0, 0], [1, 1, 1]]), torch.tensor([0, 1]))
+    out, a = G(x, code)
+    assert a.shape == (2, 1, 16, 16) and float(a.min()) >= 0 and float(a.max()) <= 1
+    keep, _ = G(x, code, torch.zeros(2, 1, 16, 16))
+    assert torch.equal(keep, x)  # a = 0: the input, exactly
+    z, _ = G(x, code, torch.ones(2, 1, 16, 16))
+    half = torch.zeros(2, 1, 16, 16)
+    half[..., :8] = 1
+    mixed, _ = G(x, code, half)
+    assert torch.equal(mixed[..., 8:], x[..., 8:]) and torch.allclose(mixed[..., :8], z[..., :8])
+    assert torch.allclose(out, a * z + (1 - a) * x, atol=1e-6)
+
+
+def test_reference_sampler_exact_then_nearest():
+    labels = np.array([[0, 1, 2], [0, 1, 2], [1, 0, 0], [2, 1, 2]])
+    torch.manual_seed(0)
+    s = ReferenceSampler(labels)
+    got = s.draw(torch.tensor([[0, 1, 2]] * 20 + [[1, 0, 0]]))
+    assert set(got[:20].tolist()) == {0, 1} and got[20].item() == 2
+    assert s.fallback_share() == 0.0
+    near = s.draw(torch.tensor([[2, 1, 0], [1, 0, 3]]))  # no exact match: most attributes in common
+    assert near.tolist() == [3, 2]  # [2, 1, 2] shares two values with [2, 1, 0]; [1, 0, 0] two with [1, 0, 3]
+    assert s.fallback_share() == 1.0 and s.fallback_share() == 0.0  # reset after reading
+
+
+def test_target_cams_pick_each_samples_attribute_and_value(editing_world):
+    clf = fashionlab.load(editing_world["classifier"])
+    x = torch.rand(3, 3, 64, 64) * 2 - 1
+    cams = target_cams(clf, x, torch.tensor([0, 2, 0]), torch.tensor([1, 3, -1]))
+    assert cams.shape == (3, 1, 64, 64) and float(cams.min()) >= 0 and float(cams.max()) <= 1 + 1e-6
+    assert torch.allclose(cams[0, 0], clf.cam(x[:1], 0, 1)[0], atol=1e-5)
+    assert torch.allclose(cams[1, 0], clf.cam(x[1:2], 2, 3)[0], atol=1e-5)
+    assert float(cams[2].abs().max()) == 0  # unknown value: no target
+
+
+@pytest.fixture(scope="module")
+def editing_world(tmp_path_factory):
+    from fashionlab.models.amgan import amgan_tiny_setup
+
+    base = tmp_path_factory.mktemp("edit")
+    overrides = dict(o.split("=", 1) for o in amgan_tiny_setup(base))
+    return {"base": base, "data": overrides["data"], "classifier": overrides["classifier"]}
+
+
+def tiny(name, world, out, *extra):
+    over = [f"data={world['data']}", f"train.out={out}"]
+    if name == "amgan":
+        over.append(f"classifier={world['classifier']}")
+    return resolve_config(MODELS.get(name).config, model=name, preset="tiny", overrides=[*over, *extra])
+
+
+@pytest.mark.parametrize("name", ["stargan", "amgan"])
+def test_interrupted_editor_resumes_bit_identical(name, editing_world, tmp_path, monkeypatch):
+    cfg = tiny(name, editing_world, tmp_path / "a", "train.steps=5", "train.ckpt_every=0")
+    Trainer(build_task(name, cfg), cfg, train=cfg.train, progress=False).fit()
+    full = load_checkpoint(find_checkpoint(next((tmp_path / "a" / name).iterdir())))
+
+    cfg = tiny(name, editing_world, tmp_path / "b", "train.steps=5", "train.ckpt_every=0")
+    task = build_task(name, cfg)
+    step = task.train_step
+
+    def interrupt(ctx):
+        out = step(ctx)
+        if ctx.step == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+        return out
+
+    monkeypatch.setattr(task, "train_step", interrupt)
+    with pytest.raises(SystemExit):
+        Trainer(task, cfg, train=cfg.train, progress=False).fit()
+    run = next((tmp_path / "b" / name).iterdir())
+    Trainer(build_task(name, cfg), cfg, train=cfg.train, resume=run, progress=False).fit()
+    state = load_checkpoint(find_checkpoint(run))
+    assert state["step"] == full["step"] == 5 and state["batches_drawn"] == full["batches_drawn"] == 5 + 2
+    for group in ("nets", "ema"):
+        for net, sd in full[group].items():
+            for k, v in sd.items():
+                assert torch.equal(state[group][net][k], v), (group, net, k)
+    assert state["task"] == full["task"]
+    if name == "amgan":
+        assert set(full["nets"]) == {"G", "D_I", "D_C"} and "classifier" in full["frozen"]
+
+
+@pytest.fixture(scope="module")
+def amgan_export(editing_world, tmp_path_factory):
+    out = tmp_path_factory.mktemp("amgan")
+    cfg = tiny("amgan", editing_world, out, "train.steps=2", "train.ckpt_every=0")
+    return Trainer(build_task("amgan", cfg), cfg, train=cfg.train, progress=False).fit() / "export"
+
+
+def test_editor_edit_api(amgan_export):
+    editor = fashionlab.load(amgan_export)
+    assert editor.has_attention and editor.classifier is not None and editor.preprocess.size == (32, 32)
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    labels = torch.tensor([[3, 0, 0, 0, 0], [1, 0, 0, 0, 0]])
+    res = editor.edit(x, {"sleeve": "long"}, labels=labels)
+    assert torch.equal(res.images[0], x[0]) and res.notes[0] == ["sleeve is already long: unchanged"]
+    assert not torch.equal(res.images[1], x[1]) and res.notes[1] == []
+    assert float(res.masks[0].abs().max()) == 0 and res.masks.shape == (2, 1, 32, 32)
+    region = torch.zeros(1, 1, 32, 32)
+    region[..., 8:24, 8:24] = 1
+    res = editor.edit(x, {"color": "red", "pattern": "dots"}, region=region, labels=labels)  # two edits in order
+    outside = region.expand(2, 3, 32, 32) == 0
+    assert torch.equal(res.images[outside], x[outside])  # nothing outside the region changes
+    assert not torch.equal(res.images, x)
+    with pytest.raises(InputError, match="unknown attribute 'fit'"):
+        editor.edit(x, {"fit": "slim"})
+    with pytest.raises(InputError, match=r"expected images of shape \(B, 3, 32, 32\)"):
+        editor.edit(torch.zeros(1, 3, 40, 40), {"sleeve": "long"})
+    labels_read = editor.read_attributes(x)
+    assert labels_read.shape == (2, 5)
