@@ -88,7 +88,7 @@ LAYERS = [
     {"synth"},  # SynthFashion renders and writes datasets in that format
     {"viz", "losses", "engine"},
     {"models"},
-    {"metrics", "search"},
+    {"metrics", "search", "edit"},
     {"cli", "__main__"},
 ]
 

@@ -11,6 +11,7 @@ from rich.markup import escape
 from ..errors import FashionlabError
 from .data import data_app
 from .demo import demo
+from .edit import edit
 from .search import index_app, predict, search
 from .train import models, train
 
@@ -27,6 +28,7 @@ app.command("train")(train)
 app.command("models")(models)
 app.command("predict")(predict)
 app.command("search")(search)
+app.command("edit")(edit)
 app.add_typer(index_app, name="index")
 
 err = Console(stderr=True, highlight=False)

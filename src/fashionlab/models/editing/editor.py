@@ -142,8 +142,8 @@ class Editor(nn.Module):
             targets = labels.clone()
             targets[:, a] = v
             out, mask = self.G(x, self.space.code(targets, torch.full_like(labels[:, 0], a)), region_mask)
-            if mask is None:
-                mask = ((out - x).abs().amax(1, keepdim=True) > 1 / 127.5).float()
+            if mask is None:  # no attention: the generator re-synthesises the whole image
+                mask = torch.ones_like(out[:, :1])
             keep = same[:, None, None, None]
             x = torch.where(keep, x, out)
             masks = torch.where(keep, masks, torch.maximum(masks, mask.float()))
