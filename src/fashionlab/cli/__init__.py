@@ -12,6 +12,7 @@ from ..errors import FashionlabError
 from .data import data_app
 from .demo import demo
 from .edit import edit
+from .evaluate import eval_app
 from .search import index_app, predict, search
 from .train import models, train
 
@@ -30,6 +31,7 @@ app.command("predict")(predict)
 app.command("search")(search)
 app.command("edit")(edit)
 app.add_typer(index_app, name="index")
+app.add_typer(eval_app, name="eval")
 
 err = Console(stderr=True, highlight=False)
 

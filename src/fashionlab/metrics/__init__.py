@@ -9,12 +9,20 @@ METRICS: Registry = Registry("metric")
 
 def _register() -> None:
     from .attributes import evaluate_attributes
+    from .editing import EditEvaluation
     from .retrieval import evaluate_manipulation
+    from .ssim import ssim
 
     METRICS.register("attributes", help="accuracy, pointing game and AAM box IoU per attribute")(evaluate_attributes)
     METRICS.register("manipulation_retrieval", help="top-k accuracy of attribute-manipulation queries")(
         evaluate_manipulation
     )
+    METRICS.register(
+        "editing",
+        help="editors: manipulation accuracy, preservation, edit success, top-k retrieval, FID-like, "
+        "SynthFashion ground-truth L1/PSNR/SSIM and mask IoU",
+    )(EditEvaluation)
+    METRICS.register("ssim", help="SSIM as scikit-image computes it (gaussian window, sigma 1.5)")(ssim)
 
 
 _register()

@@ -26,23 +26,26 @@ class AlexNetStyle(nn.Module):
     Deviations, for training from scratch on small images: batch norm after every conv (no LRN), and
     conv1 has stride 2 instead of 4 so conv5 is 1/8 of the input (16x16 at 128 px, about the 13x13 the
     paper gets at 224 px), which keeps attribute activation maps fine enough to localise sleeves.
-    ``width`` scales every channel count.
+    ``width`` scales every channel count. ``output_stride`` 4 drops the second pooling's stride (for small
+    inputs: 16x16 maps at 64 px, as stride 8 gives at 128 px).
     """
 
-    def __init__(self, width: float = 1.0):
+    def __init__(self, width: float = 1.0, output_stride: int = 8):
         super().__init__()
+        if output_stride not in (4, 8):
+            raise ValueError(f"alexnet has output stride 8 or 4, not {output_stride}")
         c = [max(8, int(round(w * width))) for w in (64, 192, 384, 256, 256)]
         self.features = nn.Sequential(
             conv_bn(3, c[0], 11, 2),
             nn.MaxPool2d(3, 2, 1),
             conv_bn(c[0], c[1], 5),
-            nn.MaxPool2d(3, 2, 1),
+            nn.MaxPool2d(3, output_stride // 4, 1),
             conv_bn(c[1], c[2], 3),
             conv_bn(c[2], c[3], 3),
             conv_bn(c[3], c[4], 3),
         )
         self.out_channels = c[4]
-        self.stride = 8
+        self.stride = output_stride
 
     def forward(self, x):
         return self.features(x)
@@ -102,11 +105,9 @@ class ResNet(nn.Module):
         return self.stages(self.stem(x))
 
 
-@BACKBONES.register("alexnet", help="FashionSearchNet's AlexNet-style conv1-5 (stride 8, batch norm)")
+@BACKBONES.register("alexnet", help="FashionSearchNet's AlexNet-style conv1-5 (stride 8 or 4, batch norm)")
 def alexnet(width: float = 1.0, output_stride: int = 8) -> nn.Module:
-    if output_stride != 8:
-        raise ValueError("alexnet has output stride 8")
-    return AlexNetStyle(width)
+    return AlexNetStyle(width, output_stride)
 
 
 @BACKBONES.register("resnet18", help="ResNet-18 from scratch (output stride 8/16/32)")
