@@ -10,11 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fashionlab.config import resolve_config
 from fashionlab.data.imaging import Preprocess, resize_rgb
 from fashionlab.edit.files import content_box, paste_back
-from fashionlab.engine.trainer import Trainer
-from fashionlab.models import MODELS, build_task
 
 EXE = [sys.executable, "-m", "fashionlab"]
 
@@ -47,19 +44,9 @@ def test_paste_back_keeps_the_photo_outside_the_mask(mode, hw):
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    from fashionlab.models.amgan import amgan_tiny_setup
-
+def models(tiny_amgan, tmp_path_factory):
     base = tmp_path_factory.mktemp("editcli")
-    over = amgan_tiny_setup(base)
-    cfg = resolve_config(
-        MODELS.get("amgan").config,
-        model="amgan",
-        preset="tiny",
-        overrides=[*over, f"train.out={base / 'runs'}", "train.steps=2", "train.ckpt_every=0"],
-    )
-    run_dir = Trainer(build_task("amgan", cfg), cfg, train=cfg.train, progress=False).fit()
-    classifier = dict(o.split("=", 1) for o in over)["classifier"]
+    run_dir, classifier = tiny_amgan["run"], tiny_amgan["classifier"]
     photos = base / "photos"
     photos.mkdir()
     rng = np.random.default_rng(1)

@@ -3,12 +3,10 @@ editors' exact resume, and `Editor.edit` on hand-made inputs where the right ans
 
 from __future__ import annotations
 
-import os
-import signal
-
 import numpy as np
 import pytest
 import torch
+from conftest import signal_after_step
 
 import fashionlab
 from fashionlab.config import resolve_config
@@ -155,7 +153,8 @@ def test_reference_sampler_exact_then_nearest():
 def test_target_cams_pick_each_samples_attribute_and_value(editing_world):
     clf = fashionlab.load(editing_world["classifier"])
     x = torch.rand(3, 3, 64, 64) * 2 - 1
-    cams = target_cams(clf, x, torch.tensor([0, 2, 0]), torch.tensor([1, 3, -1]))
+    with torch.no_grad():
+        cams = target_cams(clf, x, torch.tensor([0, 2, 0]), torch.tensor([1, 3, -1]))
     assert cams.shape == (3, 1, 64, 64) and float(cams.min()) >= 0 and float(cams.max()) <= 1 + 1e-6
     assert torch.allclose(cams[0, 0], clf.cam(x[:1], 0, 1)[0], atol=1e-5)
     assert torch.allclose(cams[1, 0], clf.cam(x[1:2], 2, 3)[0], atol=1e-5)
@@ -163,12 +162,8 @@ def test_target_cams_pick_each_samples_attribute_and_value(editing_world):
 
 
 @pytest.fixture(scope="module")
-def editing_world(tmp_path_factory):
-    from fashionlab.models.amgan import amgan_tiny_setup
-
-    base = tmp_path_factory.mktemp("edit")
-    overrides = dict(o.split("=", 1) for o in amgan_tiny_setup(base))
-    return {"base": base, "data": overrides["data"], "classifier": overrides["classifier"]}
+def editing_world(tiny_amgan):
+    return tiny_amgan
 
 
 def tiny(name, world, out, *extra):
@@ -186,15 +181,7 @@ def test_interrupted_editor_resumes_bit_identical(name, editing_world, tmp_path,
 
     cfg = tiny(name, editing_world, tmp_path / "b", "train.steps=5", "train.ckpt_every=0")
     task = build_task(name, cfg)
-    step = task.train_step
-
-    def interrupt(ctx):
-        out = step(ctx)
-        if ctx.step == 2:
-            os.kill(os.getpid(), signal.SIGINT)
-        return out
-
-    monkeypatch.setattr(task, "train_step", interrupt)
+    signal_after_step(monkeypatch, task, 2)
     with pytest.raises(SystemExit):
         Trainer(task, cfg, train=cfg.train, progress=False).fit()
     run = next((tmp_path / "b" / name).iterdir())
@@ -211,10 +198,8 @@ def test_interrupted_editor_resumes_bit_identical(name, editing_world, tmp_path,
 
 
 @pytest.fixture(scope="module")
-def amgan_export(editing_world, tmp_path_factory):
-    out = tmp_path_factory.mktemp("amgan")
-    cfg = tiny("amgan", editing_world, out, "train.steps=2", "train.ckpt_every=0")
-    return Trainer(build_task("amgan", cfg), cfg, train=cfg.train, progress=False).fit() / "export"
+def amgan_export(tiny_amgan):
+    return tiny_amgan["run"] / "export"
 
 
 def test_editor_edit_api(amgan_export):

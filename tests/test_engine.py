@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import signal_after_step
 
 import fashionlab
 from fashionlab.config import resolve_config
@@ -54,15 +55,7 @@ def test_resume_continues_exactly(tiny_data, tmp_path, monkeypatch):
 
     cfg_b = tiny_cfg(tiny_data, tmp_path / "b", "train.ckpt_every=0")
     task = build_task("attrnet", cfg_b)
-    original_step = task.train_step
-
-    def step_then_interrupt(ctx):
-        out = original_step(ctx)
-        if ctx.step == 2:  # the third step: a user presses Ctrl-C
-            os.kill(os.getpid(), signal.SIGINT)
-        return out
-
-    monkeypatch.setattr(task, "train_step", step_then_interrupt)
+    signal_after_step(monkeypatch, task, 2)  # the third step: a user presses Ctrl-C
     with pytest.raises(SystemExit) as e:
         Trainer(task, cfg_b, train=cfg_b.train, progress=False).fit()
     assert e.value.code == 130
@@ -84,15 +77,7 @@ def test_sigterm_stops_like_ctrl_c(tiny_data, tmp_path, monkeypatch):
     """SIGTERM (a scheduler or torchrun ending the job) checkpoints and exits 130, logging the last steps."""
     cfg = tiny_cfg(tiny_data, tmp_path, "train.ckpt_every=0", "train.log_every=4")
     task = build_task("attrnet", cfg)
-    original_step = task.train_step
-
-    def step_then_term(ctx):
-        out = original_step(ctx)
-        if ctx.step == 1:
-            os.kill(os.getpid(), signal.SIGTERM)
-        return out
-
-    monkeypatch.setattr(task, "train_step", step_then_term)
+    signal_after_step(monkeypatch, task, 1, signal.SIGTERM)
     with pytest.raises(SystemExit) as e:
         Trainer(task, cfg, train=cfg.train, progress=False).fit()
     assert e.value.code == 130

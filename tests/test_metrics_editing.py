@@ -6,8 +6,6 @@ import numpy as np
 import pytest
 
 import fashionlab
-from fashionlab.config import resolve_config
-from fashionlab.engine.trainer import Trainer
 from fashionlab.metrics.editing import (
     EditEvaluation,
     editor_method,
@@ -16,7 +14,6 @@ from fashionlab.metrics.editing import (
     identity_method,
     plan_edits,
 )
-from fashionlab.models import MODELS, build_task
 
 
 def test_plan_edits_one_per_known_attribute_to_another_value():
@@ -36,23 +33,11 @@ def test_frechet_distance():
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory):
-    from fashionlab.models.amgan import amgan_tiny_setup
-
-    base = tmp_path_factory.mktemp("evaledit")
-    over = amgan_tiny_setup(base)
-    cfg = resolve_config(
-        MODELS.get("amgan").config,
-        model="amgan",
-        preset="tiny",
-        overrides=[*over, f"train.out={base / 'runs'}", "train.steps=2", "train.ckpt_every=0"],
-    )
-    run = Trainer(build_task("amgan", cfg), cfg, train=cfg.train, progress=False).fit()
-    kv = dict(o.split("=", 1) for o in over)
-    editor = fashionlab.load(run)
-    evaluator = fashionlab.load(kv["classifier"])
-    ev = EditEvaluation(kv["data"], evaluator, editor.preprocess, split="train", limit=6, progress=False)
-    return editor, ev, {"run": run, "data": kv["data"], "evaluator": kv["classifier"]}
+def setup(tiny_amgan):
+    editor = fashionlab.load(tiny_amgan["run"])
+    evaluator = fashionlab.load(tiny_amgan["classifier"])
+    ev = EditEvaluation(tiny_amgan["data"], evaluator, editor.preprocess, split="train", limit=6, progress=False)
+    return editor, ev, {"run": tiny_amgan["run"], "data": tiny_amgan["data"], "evaluator": tiny_amgan["classifier"]}
 
 
 def test_floor_and_ceiling_rows(setup):
