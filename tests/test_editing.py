@@ -224,3 +224,14 @@ def test_editor_edit_api(amgan_export):
         editor.edit(torch.zeros(1, 3, 40, 40), {"sleeve": "long"})
     labels_read = editor.read_attributes(x)
     assert labels_read.shape == (2, 5)
+
+
+def test_editor_configs_that_cannot_work_are_named(editing_world, tmp_path):
+    with pytest.raises(InputError, match="classifier"):
+        build_task("amgan", tiny("amgan", editing_world, tmp_path, "classifier="))
+    with pytest.raises(InputError, match="model.generator.attention"):
+        build_task("stargan", tiny("stargan", editing_world, tmp_path, "model.use_dc=true"))
+    with pytest.raises(InputError, match="target or union"):
+        build_task("amgan", tiny("amgan", editing_world, tmp_path, "model.cam_target=both"))
+    with pytest.raises(InputError, match="no dataset"):
+        build_task("stargan", tiny("stargan", editing_world, tmp_path, "data="))
