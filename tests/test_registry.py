@@ -69,3 +69,10 @@ def test_models_register_themselves_on_import():
     code = "from fashionlab.models import MODELS; print(','.join(MODELS.names()))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ",".join(MODELS.names()) and "attrnet" in out.stdout
+
+
+def test_shipped_models_load_by_asset_name():
+    model = fashionlab.load("asset:attrnet-synth128")
+    assert model.preprocess.size == (128, 128) and not model.training
+    with pytest.raises(InputError, match="no shipped model 'nope'; shipped: .*attrnet-synth128"):
+        fashionlab.load("asset:nope")

@@ -93,9 +93,26 @@ def build_task(name: str, cfg: Any) -> Task:
         return spec.task(cfg)
 
 
+ASSETS = Path(__file__).resolve().parents[1] / "assets"
+
+
+def model_path(path: str | Path) -> Path:
+    """``asset:NAME`` -> the shipped model ``src/fashionlab/assets/NAME``; anything else as a path."""
+    text = str(path)
+    if text.startswith("asset:"):
+        name = text.split(":", 1)[1]
+        if not (ASSETS / name).is_dir():
+            shipped = ", ".join(sorted(p.name for p in ASSETS.iterdir() if p.is_dir()))
+            raise InputError(f"no shipped model {name!r}; shipped: {shipped}", field=text)
+        return ASSETS / name
+    return Path(path)
+
+
 def load(path: str | Path, device: str | torch.device = "cpu") -> nn.Module:
-    """Load an exported model (an export folder, or a run folder with ``export/``), ready for inference
-    (eval mode, on ``device``); ``model.preprocess`` says what input it expects."""
+    """Load an exported model (an export folder, a run folder with ``export/``, or ``asset:NAME`` for a
+    shipped one), ready for inference (eval mode, on ``device``); ``model.preprocess`` says what input it
+    expects."""
+    path = model_path(path)
     meta, states = read_export(path)
     kind = meta["kind"]
     if kind not in MODELS:

@@ -38,7 +38,7 @@ from ...errors import InputError
 from ...losses.attributes import attribute_cross_entropy
 from ...losses.gan import gradient_penalty, l1_loss, wgan_critic_loss, wgan_generator_loss
 from ...viz import image_grid, overlay
-from ..registry import load
+from ..registry import load, model_path
 from .codes import AttributeSpace
 from .crop import crop_and_resize, mask_boxes
 from .networks import Discriminator, DiscriminatorConfig, Generator, GeneratorConfig
@@ -81,7 +81,7 @@ class EditGanConfig:
     """Everything ``fashionlab train stargan|amgan`` needs."""
 
     data: str = ""  # dataset folder (fashionlab format) with attribute labels
-    classifier: str = ""  # an attrnet export at the generator's resolution: CAMs, perceptual features, labels
+    classifier: str = ""  # an attrnet export (or asset:NAME) at the generator's resolution: CAMs, features, labels
     image_size: int = 128  # training resolution (square)
     resize: str = "fit"  # fit, crop or stretch
     flip: bool = True  # random horizontal flips of the inputs
@@ -146,7 +146,7 @@ class EditGanTask(Task):
         if m.cam_target not in ("target", "union"):
             raise InputError(f"expected target or union, got {m.cam_target!r}", field="model.cam_target")
         if cfg.classifier:
-            clf = self.add_frozen("classifier", load(cfg.classifier), source=cfg.classifier)
+            clf = self.add_frozen("classifier", load(cfg.classifier), source=model_path(cfg.classifier))
             if [n for n, _ in clf.attributes] != self.space.names:
                 raise InputError(
                     f"the classifier knows {[n for n, _ in clf.attributes]}, the dataset {self.space.names}",
