@@ -231,7 +231,26 @@ def test_editor_configs_that_cannot_work_are_named(editing_world, tmp_path):
         build_task("amgan", tiny("amgan", editing_world, tmp_path, "classifier="))
     with pytest.raises(InputError, match="model.generator.attention"):
         build_task("stargan", tiny("stargan", editing_world, tmp_path, "model.use_dc=true"))
-    with pytest.raises(InputError, match="target or union"):
+    with pytest.raises(InputError, match="target, source or union"):
         build_task("amgan", tiny("amgan", editing_world, tmp_path, "model.cam_target=both"))
     with pytest.raises(InputError, match="no dataset"):
         build_task("stargan", tiny("stargan", editing_world, tmp_path, "data="))
+
+
+@pytest.mark.parametrize("options", [["model.cam_target=source"], ["model.cam_target=union", "model.cam_as_mask=true"]])
+def test_attention_target_options_train(editing_world, tmp_path, options):
+    cfg = tiny("amgan", editing_world, tmp_path, "train.steps=2", "train.ckpt_every=0", *options)
+    task = build_task("amgan", cfg)
+    Trainer(task, cfg, train=cfg.train, progress=False).fit()
+    x = torch.stack([task.dataset[i]["image"] for i in range(2)])
+    labels = torch.from_numpy(task.dataset.labels[:2])
+    targets, changed = task.space.random_targets(labels)
+    cam = task._cams(x, targets, changed, labels)
+    rows = torch.arange(2)
+    src = target_cams(task.frozen["classifier"], x, changed, labels[rows, changed])
+    if options == ["model.cam_target=source"]:
+        assert torch.equal(cam, src)
+    else:
+        assert torch.equal(
+            cam, torch.maximum(src, target_cams(task.frozen["classifier"], x, changed, targets[rows, changed]))
+        )
