@@ -69,10 +69,20 @@ def report_table(reports) -> str:
 
 
 def _evaluation(data: Path, evaluator: Path, preprocess, split: str, limit: int, workers: int, progress: bool):
+    from ..data.format import load_dataset
     from ..metrics.editing import EditEvaluation
 
+    splits = load_dataset(data).schema.splits
+    gallery = "train" if "train" in splits else split  # the retrieval gallery: real images, as many as there are
     return EditEvaluation(
-        str(data), _load_evaluator(evaluator), preprocess, split=split, limit=limit, workers=workers, progress=progress
+        str(data),
+        _load_evaluator(evaluator),
+        preprocess,
+        split=split,
+        limit=limit,
+        gallery_split=gallery,
+        workers=workers,
+        progress=progress,
     )
 
 

@@ -9,8 +9,10 @@ attribute network never used to train any editor) reads the results:
 - preservation: share of the *other* attributes the evaluator reads on x* as it reads them on x;
 - edit success: the target read and every other attribute read unchanged (either of the first two alone
   can be gamed: an untrained generator's noise scores some "manipulation accuracy");
-- top-k retrieval (AMGAN's protocol): x*'s evaluator embedding queries a FAISS index of the split's real
-  images; a hit when one of the top k has all the attributes x* should have; k = 1..30;
+- top-k retrieval (AMGAN's protocol): x*'s evaluator embedding queries a FAISS index of real images (the
+  ``gallery_split``, default train: many attribute combinations exist only there); a hit when one of the
+  top k has all the attributes x* should have; k = 1..30 (the ground-truth row shows the ceiling: targets
+  the gallery lacks cannot be hits);
 - FID-like: the Frechet distance between the evaluator's pooled features of real images and of edits
   (our own feature space: not comparable with Inception FID).
 
@@ -170,6 +172,8 @@ class EditEvaluation:
         seed: int = 0,
         batch_size: int = 64,
         ground_truth: bool | None = None,
+        gallery_split: str = "train",
+        gallery_limit: int = 20000,
         workers: int = 1,
         progress: bool = True,
     ):
@@ -190,10 +194,22 @@ class EditEvaluation:
         self.images = torch.stack([ds[i]["image"] for i in range(n)])
         self.labels = torch.from_numpy(ds.labels[:n].copy())
         self.plan = plan_edits(ds.labels[:n], self.sizes, seed)
-        # the evaluator on the real images: its readings (the preservation reference), its accuracy (the
-        # ceiling of manipulation accuracy), and the retrieval gallery
+        # the evaluator on the real images: its readings (the preservation reference) and its accuracy (the
+        # ceiling of manipulation accuracy); then the retrieval gallery and the real features of FID-like
         reads = [self._read(self.images[i : i + batch_size]) for i in range(0, n, batch_size)]
-        self.src_preds, self.gallery, self.real_pooled = (torch.cat([r[k] for r in reads]) for k in range(3))
+        self.src_preds = torch.cat([r[0] for r in reads])
+        gallery_ds = ds
+        if gallery_split != split:
+            gallery_ds = FashionDataset(
+                data, split=gallery_split, size=preprocess.size, resize=preprocess.resize, progress=progress
+            )
+        m = min(gallery_limit, len(gallery_ds))
+        reads = [
+            self._read(torch.stack([gallery_ds[j]["image"] for j in range(i, min(i + batch_size, m))]))
+            for i in tqdm(range(0, m, batch_size), desc="gallery", disable=not progress)
+        ]
+        self.gallery, self.real_pooled = torch.cat([r[1] for r in reads]), torch.cat([r[2] for r in reads])
+        self.gallery_labels = torch.from_numpy(gallery_ds.labels[:m].copy())
         known = self.labels >= 0
         self.evaluator_accuracy = {
             name: float((self.src_preds[known[:, a], a] == self.labels[known[:, a], a]).float().mean())
@@ -269,7 +285,7 @@ class EditEvaluation:
         want = self.labels[rows_t].clone()
         want[torch.arange(n_edits), attrs_t] = vals_t
         _, top = self.index.search(np.ascontiguousarray(torch.cat(embeds).numpy(), np.float32), max(TOPK))
-        match = (self.labels[torch.from_numpy(top)] == want[:, None, :]) | (want[:, None, :] < 0)
+        match = (self.gallery_labels[torch.from_numpy(top)] == want[:, None, :]) | (want[:, None, :] < 0)
         match = match.all(-1).numpy()
         report.retrieval = {k: float(match[:, :k].any(1).mean()) for k in TOPK}
         report.fid_like = frechet_distance(self.real_pooled.numpy(), torch.cat(pooled).numpy())
