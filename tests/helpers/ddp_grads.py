@@ -38,6 +38,7 @@ def attrnet_grads(info, rows):
     w = LossWeights(triplet=0.0, global_triplet=0.0)
     loss, _ = attrnet_losses(net(x[rows]), y[rows], w)
     loss.backward()
+    del net  # the DDP wrapper goes before the process group (see distributed.cleanup)
     return {k: p.grad.clone() for k, p in model.named_parameters() if p.grad is not None}
 
 
@@ -61,6 +62,7 @@ def gan_grads(info, rows):
         alpha=alpha[rows],
     )
     loss.backward()
+    del wrapped  # the DDP wrappers go before the process group (see distributed.cleanup)
     return {f"{k}.{n}": p.grad.clone() for k, net in nets.items() for n, p in net.named_parameters()}
 
 

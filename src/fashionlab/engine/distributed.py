@@ -17,6 +17,7 @@ a gloo group on the CPU even when the gradients go through NCCL, so they never w
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -151,8 +152,11 @@ def broadcast_buffers(module: nn.Module, info: DistInfo) -> None:
 
 def cleanup(info: DistInfo) -> None:
     """Tear the process group down on every rank together: a rank that destroys it while another is still
-    inside gloo aborts the other ("terminate called without an active exception")."""
+    inside gloo aborts the other ("terminate called without an active exception"). DDP wrappers must be
+    gone first (drop every reference to them): their reducers hold the group, and one destroyed after the
+    group aborts the process at exit; unreachable ones are collected here."""
     if info.enabled and dist.is_initialized():
+        gc.collect()
         dist.barrier(group=info.control_group)
         _CONTROL.clear()
         dist.destroy_process_group()

@@ -381,6 +381,7 @@ class Trainer:
             self.logger.close()
             for s, h in previous.items():
                 signal.signal(s, h)
+            task.ddp = dict(task.nets)  # no DDP wrapper may outlive the process group
             if ok:
                 distributed.cleanup(self.dist)
             else:
