@@ -237,7 +237,7 @@ class Trainer:
         if rng_states is not None:
             set_rng_state(rng_states[info.rank])
         else:
-            seed_everything(distributed.rank_seed(train.seed, info.rank) + (self.step if self.step else 0))
+            seed_everything(distributed.rank_seed(train.seed, info.rank) + self.step)
 
     def state(self) -> dict[str, Any]:
         """The full training state (every rank must call it: each rank's RNG states and task state, such as
