@@ -254,3 +254,20 @@ def test_attention_target_options_train(editing_world, tmp_path, options):
         assert torch.equal(
             cam, torch.maximum(src, target_cams(task.frozen["classifier"], x, changed, targets[rows, changed]))
         )
+
+
+def test_permuted_targets_mark_every_changed_attribute():
+    torch.manual_seed(0)
+    labels = torch.tensor([[0, 0, 1], [2, 1, 1], [1, -1, 3]])
+    targets, changed = SPACE.permuted_targets(labels)
+    assert sorted(targets.tolist()) == sorted(labels.tolist())  # a permutation of the batch's labels
+    assert torch.equal(changed, (targets != labels) & (targets >= 0) & (labels >= 0))
+    code = SPACE.code(targets, changed)
+    assert torch.equal(code[:, 9:], changed.float())  # several attributes marked at once
+
+
+def test_stargan_trains_with_permuted_targets(editing_world, tmp_path):
+    cfg = tiny("stargan", editing_world, tmp_path, "train.steps=2", "train.ckpt_every=0", "targets=permuted")
+    Trainer(build_task("stargan", cfg), cfg, train=cfg.train, progress=False).fit()
+    with pytest.raises(InputError, match="permuted targets"):
+        build_task("amgan", tiny("amgan", editing_world, tmp_path, "targets=permuted"))

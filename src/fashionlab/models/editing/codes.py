@@ -49,7 +49,7 @@ class AttributeSpace:
 
     def code(self, labels: torch.Tensor, changed: torch.Tensor) -> torch.Tensor:
         """(B, N + M) float codes of target ``labels`` (B, M) (value indices, -1 unknown) with attribute
-        ``changed`` (B,) marked as the one being manipulated."""
+        ``changed`` (B,) marked as the one being manipulated, or (B, M) booleans marking several."""
         assert labels.dim() == 2 and labels.shape[1] == self.n_attributes, tuple(labels.shape)
         b = labels.shape[0]
         out = torch.zeros(b, self.code_dim, device=labels.device)
@@ -57,8 +57,18 @@ class AttributeSpace:
             known = labels[:, a] >= 0
             rows = torch.nonzero(known).flatten()
             out[rows, off + labels[rows, a]] = 1.0
-        out[torch.arange(b, device=labels.device), self.n_values + changed] = 1.0
+        if changed.dim() == 2:
+            out[:, self.n_values :] = changed.float()
+        else:
+            out[torch.arange(b, device=labels.device), self.n_values + changed] = 1.0
         return out
+
+    def permuted_targets(self, labels: torch.Tensor):
+        """The official StarGAN's CelebA-mode targets: the labels of a random permutation of the batch
+        (several attributes change at once). Returns (targets (B, M), changed (B, M) booleans)."""
+        perm = torch.randperm(labels.shape[0]).to(labels.device)
+        targets = labels[perm]
+        return targets, (targets != labels) & (targets >= 0) & (labels >= 0)
 
     def random_targets(self, labels: torch.Tensor, generator: torch.Generator | None = None):
         """For each sample, one attribute (among those with a known value, else any) changed to another

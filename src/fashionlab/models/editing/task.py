@@ -89,6 +89,9 @@ class EditGanConfig:
     resize: str = "fit"  # fit, crop or stretch
     flip: bool = True  # random horizontal flips of the inputs
     n_critic: int = 5  # critic updates per generator update
+    targets: str = (
+        "one"  # "one" attribute changed per sample (AMGAN) or "permuted" batch labels (StarGAN's CelebA mode)
+    )
     gp_every: int = 1  # lazy gradient penalty: every k critic updates, weighted k times (1: always)
     gp_precision: str = "fp32"  # the penalty's precision (bf16 double-backward is unstable)
     sample_images: int = 6  # validation images in each sample grid
@@ -146,6 +149,13 @@ class EditGanTask(Task):
             raise InputError(
                 "attention loss, cam_as_mask and use_dc need model.generator.attention=true", field="model"
             )
+        if cfg.targets not in ("one", "permuted"):
+            raise InputError(f"expected one or permuted, got {cfg.targets!r}", field="targets")
+        if cfg.targets == "permuted" and (loss.attention or loss.perceptual or m.cam_as_mask or m.use_dc):
+            raise InputError(
+                "permuted targets change several attributes: StarGAN only (no CAMs, crop or references)",
+                field="targets",
+            )
         if m.cam_target not in ("target", "source", "union"):
             raise InputError(f"expected target, source or union, got {m.cam_target!r}", field="model.cam_target")
         if cfg.classifier:
@@ -189,7 +199,10 @@ class EditGanTask(Task):
         if self.cfg.flip:
             flip = (torch.rand(x.shape[0]) < 0.5).to(x.device)
             x = torch.where(flip[:, None, None, None], x.flip(-1), x)
-        targets, changed = self.space.random_targets(labels)
+        if self.cfg.targets == "permuted":
+            targets, changed = self.space.permuted_targets(labels)
+        else:
+            targets, changed = self.space.random_targets(labels)
         return x, labels, targets, changed
 
     def _generate(self, G: nn.Module, x, targets, changed, labels=None):
