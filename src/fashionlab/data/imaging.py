@@ -178,6 +178,15 @@ class Preprocess:
         """An image file as the model's (3, h, w) input tensor (grayscale/RGBA converted, resized)."""
         return self.image(load_rgb(path))
 
+    def fit_batch(self, x):
+        """A (B, 3, H, W) batch already in [-1, 1] (another model's input or output) at this size: bilinear
+        resizing when the size differs, the batch itself otherwise."""
+        import torch.nn.functional as F
+
+        if tuple(x.shape[-2:]) == tuple(self.size):
+            return x
+        return F.interpolate(x, self.size, mode="bilinear", align_corners=False)
+
     def to_dict(self) -> dict:
         return {"size": list(self.size), "resize": self.resize, "input_range": [-1, 1]}
 

@@ -23,7 +23,7 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from ..data.imaging import Preprocess, denormalise, load_mask, load_rgb, normalise, resize_mask, resize_rgb
+from ..data.imaging import Preprocess, denormalise, load_mask, load_rgb, resize_mask
 from ..errors import InputError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
@@ -131,7 +131,7 @@ def edit_files(
     bar = tqdm(total=len(paths), desc="editing", unit="img", disable=not progress)
     for group in _batches(paths, batch_size):
         photos = [load_rgb(p) for p in group]
-        x = torch.stack([normalise(resize_rgb(ph, pre.size, pre.resize)) for ph in photos])
+        x = torch.stack([pre.image(ph) for ph in photos])
         reg: str | torch.Tensor | None = None
         if isinstance(region, Path):
             reg = torch.cat([load_region_mask(region, ph.shape[:2], pre) for ph in photos])

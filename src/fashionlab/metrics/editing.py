@@ -35,7 +35,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from tqdm import tqdm
 
 from ..data.imaging import Preprocess, denormalise, normalise, resize_mask, resize_rgb
@@ -132,11 +131,8 @@ def plan_edits(labels: np.ndarray, sizes: list[int], seed: int = 0) -> EditPlan:
 
 def _evaluator_outputs(evaluator, x: torch.Tensor):
     """(per-attribute predictions (B, M), global embeddings (B, D), pooled features (B, C)) of the evaluator."""
-    size = evaluator.preprocess.size
-    if tuple(x.shape[-2:]) != size:
-        x = F.interpolate(x, size, mode="bilinear", align_corners=False)
     with torch.no_grad():
-        out = evaluator(x)
+        out = evaluator(evaluator.preprocess.fit_batch(x))
     preds = torch.stack([lg.argmax(1) for lg in out.rep_logits], 1)
     return preds.cpu(), out.global_rep.float().cpu(), out.pooled.float().cpu()
 

@@ -68,10 +68,8 @@ class Editor(nn.Module):
         """(B, M) value indices the editor's attribute network reads on ``x``."""
         if self.classifier is None:
             raise InputError(f"this {self.kind} export has no attribute network to read the images' attributes")
-        xin = x
-        if tuple(x.shape[-2:]) != self.classifier.preprocess.size:
-            xin = nn.functional.interpolate(x, self.classifier.preprocess.size, mode="bilinear", align_corners=False)
-        return torch.stack([p.argmax(1) for p in self.classifier.predict(xin)], 1)
+        probs = self.classifier.predict(self.classifier.preprocess.fit_batch(x))
+        return torch.stack([p.argmax(1) for p in probs], 1)
 
     def _check(self, x: torch.Tensor) -> None:
         if x.dim() != 4 or x.shape[1] != 3 or tuple(x.shape[-2:]) != self.preprocess.size:

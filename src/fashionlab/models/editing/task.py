@@ -107,8 +107,7 @@ def target_cams(classifier, x: torch.Tensor, attribute: torch.Tensor, value: tor
     """(B, 1, H, W) min-max normalised CAMs of the frozen classifier on ``x`` for each sample's own
     ``attribute`` (B,) and ``value`` (B,) indices (value -1: zeros), at ``x``'s size."""
     size = tuple(x.shape[-2:])
-    xin = x if classifier.preprocess.size == size else F.interpolate(x, classifier.preprocess.size, mode="bilinear")
-    conv7 = classifier.conv67(classifier.backbone(xin))
+    conv7 = classifier.conv67(classifier.backbone(classifier.preprocess.fit_batch(x)))
     out = conv7.new_zeros(x.shape[0], *conv7.shape[-2:]).float()
     for a in attribute.unique().tolist():
         rows = torch.nonzero((attribute == a) & (value >= 0)).flatten()
@@ -167,10 +166,10 @@ class EditGanTask(Task):
                 )
         self.nets["G"] = Generator(self.space.code_dim, m.generator)
         self.nets["D_I"] = Discriminator(self.preprocess.size, self.space.n_values, m.discriminator)
+        self.crop_size = (cfg.image_size // 2, cfg.image_size // 2)  # D_C's input: the crop at half size
         if m.use_dc:
-            half = (cfg.image_size // 2, cfg.image_size // 2)
             dc = DiscriminatorConfig(m.discriminator.width, m.discriminator.layers - 2, m.discriminator.max_width)
-            self.nets["D_C"] = Discriminator(half, self.space.n_values, dc)
+            self.nets["D_C"] = Discriminator(self.crop_size, self.space.n_values, dc)
         self.references = ReferenceSampler(self.dataset.labels) if loss.perceptual else None
         self._sample_batch: torch.Tensor | None = None
 
@@ -229,8 +228,7 @@ class EditGanTask(Task):
         """WGAN-GP + classification loss of critic ``name`` (D_I: whole image; D_C: the crop)."""
         D = self.ddp[name]
         if name == "D_C":
-            size = (self.cfg.image_size // 2, self.cfg.image_size // 2)
-            real, fake = crop_and_resize(real, boxes, size), crop_and_resize(fake, boxes, size)
+            real, fake = crop_and_resize(real, boxes, self.crop_size), crop_and_resize(fake, boxes, self.crop_size)
         src_real, cls_real = D(real)
         src_fake, _ = D(fake)
         adv, s = wgan_critic_loss(src_real, src_fake)
@@ -281,8 +279,7 @@ class EditGanTask(Task):
             for k in critics:
                 img = fake
                 if k == "D_C":
-                    size = (cfg.image_size // 2, cfg.image_size // 2)
-                    img = crop_and_resize(fake, mask_boxes(mask.detach(), cfg.model.crop_threshold), size)
+                    img = crop_and_resize(fake, mask_boxes(mask.detach(), cfg.model.crop_threshold), self.crop_size)
                 src, cls = self.nets[k](img)
                 adv, _ = wgan_generator_loss(src)
                 cls_loss, s_cls = attribute_cross_entropy(cls, targets, self.space.sizes, f"{k}/cls_fake")
@@ -313,23 +310,19 @@ class EditGanTask(Task):
         scalars["g_loss"] = g_loss.detach()
         return scalars
 
-    def _classifier_input(self, x: torch.Tensor) -> torch.Tensor:
-        size = self.frozen["classifier"].preprocess.size
-        return x if tuple(x.shape[-2:]) == size else F.interpolate(x, size, mode="bilinear", align_corners=False)
-
     def _perceptual(self, fake, targets):
         clf = self.frozen["classifier"]
         idx = self.references.draw(targets)
         ref = torch.stack([self.dataset[int(i)]["image"] for i in idx]).to(fake.device)
         with torch.no_grad():
-            want = clf.features(self._classifier_input(ref), "conv5")
-        loss, s = l1_loss(clf.features(self._classifier_input(fake), "conv5"), want, "perceptual")
+            want = clf.features(clf.preprocess.fit_batch(ref), "conv5")
+        loss, s = l1_loss(clf.features(clf.preprocess.fit_batch(fake), "conv5"), want, "perceptual")
         s["ref_fallback"] = torch.tensor(self.references.fallback_share())
         return loss, s
 
     def _frozen_classification(self, fake, targets):
         clf = self.frozen["classifier"]
-        pooled = clf.conv67(clf.backbone(self._classifier_input(fake))).mean(dim=(2, 3))
+        pooled = clf.conv67(clf.backbone(clf.preprocess.fit_batch(fake))).mean(dim=(2, 3))
         logits = torch.cat([c(pooled) for c in clf.classifiers], 1)
         return attribute_cross_entropy(logits, targets, self.space.sizes, "frozen_cls")
 
