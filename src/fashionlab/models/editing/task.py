@@ -69,6 +69,9 @@ class EditLossWeights:
     attention: float = 0.0  # lambda_a: |a - CAM|_1 (AMGAN: 10)
     perceptual: float = 0.0  # lambda_p: classifier conv5 L1 to a reference image (AMGAN: 20; 10 as an option)
     frozen_cls: float = 0.0  # the frozen classifier's CE of x* toward the target (not in the papers)
+    # how the per-attribute cross-entropies combine: "sum" (StarGAN's L_cls over several attributes; the
+    # official code sums its BCE over every label) or "mean" (1/M of it)
+    cls_reduction: str = "sum"
 
 
 @dataclass
@@ -155,6 +158,8 @@ class EditGanTask(Task):
                 "permuted targets change several attributes: StarGAN only (no CAMs, crop or references)",
                 field="targets",
             )
+        if loss.cls_reduction not in ("mean", "sum"):
+            raise InputError(f"expected mean or sum, got {loss.cls_reduction!r}", field="loss.cls_reduction")
         if m.cam_target not in ("target", "source", "union"):
             raise InputError(f"expected target, source or union, got {m.cam_target!r}", field="model.cam_target")
         if cfg.classifier:
@@ -232,7 +237,9 @@ class EditGanTask(Task):
         src_real, cls_real = D(real)
         src_fake, _ = D(fake)
         adv, s = wgan_critic_loss(src_real, src_fake)
-        cls, s_cls = attribute_cross_entropy(cls_real, labels, self.space.sizes, "cls_real")
+        cls, s_cls = attribute_cross_entropy(
+            cls_real, labels, self.space.sizes, "cls_real", self.cfg.loss.cls_reduction
+        )
         loss = adv + self.cfg.loss.cls * cls
         s.update(s_cls)
         if with_gp:
@@ -282,7 +289,9 @@ class EditGanTask(Task):
                     img = crop_and_resize(fake, mask_boxes(mask.detach(), cfg.model.crop_threshold), self.crop_size)
                 src, cls = self.nets[k](img)
                 adv, _ = wgan_generator_loss(src)
-                cls_loss, s_cls = attribute_cross_entropy(cls, targets, self.space.sizes, f"{k}/cls_fake")
+                cls_loss, s_cls = attribute_cross_entropy(
+                    cls, targets, self.space.sizes, f"{k}/cls_fake", w.cls_reduction
+                )
                 g_loss = g_loss + adv + w.cls * cls_loss
                 scalars.update({f"{k}/g_adv": adv.detach(), **s_cls})
             rec, _ = self._generate(self.ddp["G"], fake, labels, changed, targets)
@@ -324,7 +333,7 @@ class EditGanTask(Task):
         clf = self.frozen["classifier"]
         pooled = clf.conv67(clf.backbone(clf.preprocess.fit_batch(fake))).mean(dim=(2, 3))
         logits = torch.cat([c(pooled) for c in clf.classifiers], 1)
-        return attribute_cross_entropy(logits, targets, self.space.sizes, "frozen_cls")
+        return attribute_cross_entropy(logits, targets, self.space.sizes, "frozen_cls", self.cfg.loss.cls_reduction)
 
     # ------------------------------------------------------------------ samples and export
     @torch.no_grad()
