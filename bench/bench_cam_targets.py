@@ -1,8 +1,9 @@
 """How well candidate attention targets cover each attribute's exact edit region (SynthFashion).
 
 For the first ``--n`` test images and each attribute, the frozen classifier's CAM (min-max normalised, at
-image size) of the image's *source* value, of a random other *target* value (AMGAN's paper form) and
-their pixelwise *union* are compared with the exact edit region (``synth.ground_truth``): mean map value
+image size) of the image's *source* value, of a random other *target* value (AMGAN's paper form), their
+pixelwise *union* and their *contrast* (CAM(source) - CAM(target), the CAM of the logit difference) are
+compared with the exact edit region (``synth.ground_truth``): mean map value
 inside and outside the region, and IoU of the map above 0.5 with the region.
 
     python bench/bench_cam_targets.py --classifier asset:attrnet-synth64 --data sf64 --n 48
@@ -17,7 +18,7 @@ import torch
 
 import fashionlab
 from fashionlab.data.loader import FashionDataset
-from fashionlab.models.editing.task import target_cams
+from fashionlab.models.editing.task import contrast_cams, target_cams
 from fashionlab.synth.ground_truth import item_edit_regions
 
 
@@ -49,7 +50,9 @@ def main() -> None:
         with torch.no_grad():
             cam_s = target_cams(clf, x, attr, src)[:, 0].numpy()
             cam_t = target_cams(clf, x, attr, tgt)[:, 0].numpy()
-        for label, cam in (("source", cam_s), ("target", cam_t), ("union", np.maximum(cam_s, cam_t))):
+            cam_c = contrast_cams(clf, x, attr, src, tgt)[:, 0].numpy()
+        maps = (("source", cam_s), ("target", cam_t), ("union", np.maximum(cam_s, cam_t)), ("contrast", cam_c))
+        for label, cam in maps:
             inside = (cam * regions).sum() / regions.sum()
             outside = (cam * ~regions).sum() / (~regions).sum()
             iou = ((cam > 0.5) & regions).sum() / ((cam > 0.5) | regions).sum()

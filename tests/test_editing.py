@@ -20,7 +20,7 @@ from fashionlab.models import MODELS, build_task
 from fashionlab.models.editing.codes import AttributeSpace
 from fashionlab.models.editing.crop import crop_and_resize, mask_boxes
 from fashionlab.models.editing.networks import Generator, GeneratorConfig
-from fashionlab.models.editing.task import target_cams
+from fashionlab.models.editing.task import contrast_cams, target_cams
 
 SPACE = AttributeSpace(
     [("sleeve", ["none", "short", "long"]), ("color", ["red", "blue"]), ("collar", ["a", "b", "c", "d"])]
@@ -161,6 +161,23 @@ def test_target_cams_pick_each_samples_attribute_and_value(editing_world):
     assert float(cams[2].abs().max()) == 0  # unknown value: no target
 
 
+def test_contrast_cams_are_the_cam_of_the_logit_difference(editing_world):
+    clf = fashionlab.load(editing_world["classifier"])
+    x = torch.rand(2, 3, 64, 64) * 2 - 1
+    with torch.no_grad():
+        cams = contrast_cams(clf, x, torch.tensor([1, 3]), torch.tensor([0, 2]), torch.tensor([2, -1]))
+        conv7 = clf.conv67(clf.backbone(clf.preprocess.fit_batch(x[:1])))
+        raw = clf.cams_raw(conv7, 1)[0]
+    want = torch.nn.functional.interpolate((raw[0] - raw[2])[None, None], size=(64, 64), mode="bilinear")[0, 0]
+    want = (want - want.min()) / (want.max() - want.min())
+    assert torch.allclose(cams[0, 0], want, atol=1e-5)
+    # the order matters: swapping source and target gives the complement of the same map
+    with torch.no_grad():
+        swapped = contrast_cams(clf, x[:1], torch.tensor([1]), torch.tensor([2]), torch.tensor([0]))
+    assert torch.allclose(swapped[0, 0], 1 - want, atol=1e-5)
+    assert float(cams[1].abs().max()) == 0  # unknown target: no map
+
+
 @pytest.fixture(scope="module")
 def editing_world(tiny_amgan):
     return tiny_amgan
@@ -231,7 +248,7 @@ def test_editor_configs_that_cannot_work_are_named(editing_world, tmp_path):
         build_task("amgan", tiny("amgan", editing_world, tmp_path, "classifier="))
     with pytest.raises(InputError, match="model.generator.attention"):
         build_task("stargan", tiny("stargan", editing_world, tmp_path, "model.use_dc=true"))
-    with pytest.raises(InputError, match="target, source or union"):
+    with pytest.raises(InputError, match="target, source, union or contrast"):
         build_task("amgan", tiny("amgan", editing_world, tmp_path, "model.cam_target=both"))
     with pytest.raises(InputError, match="no dataset"):
         build_task("stargan", tiny("stargan", editing_world, tmp_path, "data="))

@@ -16,7 +16,7 @@ from fashionlab.errors import InputError
 from fashionlab.metrics.region_edits import RegionEditEvaluation, region_target
 from fashionlab.synth.figure import Pose
 
-ATTRS = {"sleeve": "long", "color": "blue", "pattern": "solid", "collar": "round", "fastening": "none"}
+ATTRS = {"sleeve": "long", "color": "blue", "pattern": "solid", "collar": "crew", "fastening": "none"}
 
 
 def _item(attrs=ATTRS, regions=None):

@@ -55,7 +55,8 @@ class EditModelConfig:
     cam_as_mask: bool = False  # ablation: the classifier's CAM replaces the learnt attention mask
     # the attention loss's map: the CAM of the "target" value (the paper), of the "source" value (where the
     # attribute's current value is evidenced: measured to cover the edit region far better, see
-    # docs/benchmarks.md), or their "union" (pixelwise max)
+    # docs/benchmarks.md), their "union" (pixelwise max), or the "contrast" CAM(source) - CAM(target) (the
+    # CAM of the logit difference: where the image shows its value rather than the target)
     cam_target: str = "target"
 
 
@@ -106,20 +107,41 @@ class EditGanConfig:
     )
 
 
-def target_cams(classifier, x: torch.Tensor, attribute: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
-    """(B, 1, H, W) min-max normalised CAMs of the frozen classifier on ``x`` for each sample's own
-    ``attribute`` (B,) and ``value`` (B,) indices (value -1: zeros), at ``x``'s size."""
-    size = tuple(x.shape[-2:])
+def _raw_cams(classifier, x: torch.Tensor, attribute: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+    """(B, h, w) raw CAMs at the classifier's conv7 resolution for each sample's own ``attribute`` and
+    ``value`` (value -1: zeros)."""
     conv7 = classifier.conv67(classifier.backbone(classifier.preprocess.fit_batch(x)))
     out = conv7.new_zeros(x.shape[0], *conv7.shape[-2:]).float()
     for a in attribute.unique().tolist():
         rows = torch.nonzero((attribute == a) & (value >= 0)).flatten()
         if len(rows):
             out[rows] = classifier.cams_raw(conv7[rows], a).float()[torch.arange(len(rows)), value[rows]]
-    m = F.interpolate(out[:, None], size=size, mode="bilinear", align_corners=False)
+    return out
+
+
+def _normalised(maps: torch.Tensor, size: tuple[int, int], valid: torch.Tensor) -> torch.Tensor:
+    """(B, 1, H, W): ``maps`` (B, h, w) upsampled to ``size`` and min-max normalised per sample; zero where
+    not ``valid`` (B,)."""
+    m = F.interpolate(maps[:, None], size=size, mode="bilinear", align_corners=False)
     lo = m.flatten(1).min(1).values[:, None, None, None]
     hi = m.flatten(1).max(1).values[:, None, None, None]
-    return ((m - lo) / (hi - lo).clamp_min(1e-6)) * (value >= 0).float()[:, None, None, None]
+    return ((m - lo) / (hi - lo).clamp_min(1e-6)) * valid.float()[:, None, None, None]
+
+
+def target_cams(classifier, x: torch.Tensor, attribute: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+    """(B, 1, H, W) min-max normalised CAMs of the frozen classifier on ``x`` for each sample's own
+    ``attribute`` (B,) and ``value`` (B,) indices (value -1: zeros), at ``x``'s size."""
+    return _normalised(_raw_cams(classifier, x, attribute, value), tuple(x.shape[-2:]), value >= 0)
+
+
+def contrast_cams(
+    classifier, x: torch.Tensor, attribute: torch.Tensor, source: torch.Tensor, target: torch.Tensor
+) -> torch.Tensor:
+    """(B, 1, H, W) the CAM of the logit difference source - target (CAM(source) - CAM(target), the
+    classifier's last layer being linear): where the classifier finds that ``x`` has its source value
+    *rather than* the target, min-max normalised; zeros where either value is unknown."""
+    raw = _raw_cams(classifier, x, attribute, source) - _raw_cams(classifier, x, attribute, target)
+    return _normalised(raw, tuple(x.shape[-2:]), (source >= 0) & (target >= 0))
 
 
 class EditGanTask(Task):
@@ -160,8 +182,10 @@ class EditGanTask(Task):
             )
         if loss.cls_reduction not in ("mean", "sum"):
             raise InputError(f"expected mean or sum, got {loss.cls_reduction!r}", field="loss.cls_reduction")
-        if m.cam_target not in ("target", "source", "union"):
-            raise InputError(f"expected target, source or union, got {m.cam_target!r}", field="model.cam_target")
+        if m.cam_target not in ("target", "source", "union", "contrast"):
+            raise InputError(
+                f"expected target, source, union or contrast, got {m.cam_target!r}", field="model.cam_target"
+            )
         if cfg.classifier:
             clf = self.add_frozen("classifier", load(cfg.classifier), source=model_path(cfg.classifier))
             if [n for n, _ in clf.attributes] != self.space.names:
@@ -222,6 +246,8 @@ class EditGanTask(Task):
         clf = self.frozen["classifier"]
         rows = torch.arange(len(x), device=x.device)
         mode = self.cfg.model.cam_target if labels is not None else "target"
+        if mode == "contrast":
+            return contrast_cams(clf, x, changed, labels[rows, changed], targets[rows, changed])
         maps = []
         if mode in ("target", "union"):
             maps.append(target_cams(clf, x, changed, targets[rows, changed]))
