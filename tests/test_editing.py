@@ -98,6 +98,10 @@ def test_attribute_cross_entropy_masks_unknown_labels():
     ) / 3
     assert loss.item() == pytest.approx(manual.item(), rel=1e-6)
     assert 0 <= s["cls_acc"].item() <= 1
+    total, _ = attribute_cross_entropy(logits, labels, SPACE.sizes, reduction="sum")  # StarGAN's L_cls
+    assert total.item() == pytest.approx(3 * manual.item(), rel=1e-6)
+    with pytest.raises(ValueError, match="mean or sum"):
+        attribute_cross_entropy(logits, labels, SPACE.sizes, reduction="max")
 
 
 def test_mask_boxes_take_the_largest_region_above_half_the_max():
