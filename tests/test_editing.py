@@ -292,3 +292,29 @@ def test_stargan_trains_with_permuted_targets(editing_world, tmp_path):
     Trainer(build_task("stargan", cfg), cfg, train=cfg.train, progress=False).fit()
     with pytest.raises(InputError, match="permuted targets"):
         build_task("amgan", tiny("amgan", editing_world, tmp_path, "targets=permuted"))
+
+
+def test_export_references_a_shipped_classifier_instead_of_copying_it(editing_world, tmp_path):
+    import json
+
+    from fashionlab.engine.export import read_export
+
+    cfg = tiny("amgan", editing_world, tmp_path, "train.steps=1", "classifier=asset:attrnet-synth64")
+    run = Trainer(build_task("amgan", cfg), cfg, train=cfg.train, progress=False).fit()
+    meta, states = read_export(run)
+    assert set(states) == {"G"} and meta["extra"]["classifier"]["asset"] == "attrnet-synth64"
+    editor = fashionlab.load(run)
+    shipped = fashionlab.load("asset:attrnet-synth64")
+    for k, v in shipped.state_dict().items():
+        assert torch.equal(editor.classifier.state_dict()[k], v), k
+    assert editor.read_attributes(torch.zeros(1, 3, 32, 32)).shape == (1, 5)
+    # a user's classifier (the tiny one) is copied into the export
+    _, states = read_export(editing_world["run"])
+    assert set(states) == {"G", "classifier"}
+    # an export made with another version of the shipped network is refused, by name
+    meta_path = run / "export" / "config.json"
+    meta = json.loads(meta_path.read_text())
+    meta["extra"]["classifier"]["source"]["sha256"] = "0" * 64
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(InputError, match="another version of the shipped attribute network 'attrnet-synth64'"):
+        fashionlab.load(run)

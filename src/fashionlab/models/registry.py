@@ -108,6 +108,14 @@ def model_path(path: str | Path) -> Path:
     return Path(path)
 
 
+def shipped_asset_name(path: str | Path | None) -> str | None:
+    """The NAME of ``asset:NAME`` when ``path`` is a shipped model's folder (or its export), else None."""
+    if path is None:
+        return None
+    p = Path(path).resolve()
+    return p.name if p.parent == ASSETS.resolve() else None
+
+
 def load(path: str | Path, device: str | torch.device = "cpu") -> nn.Module:
     """Load an exported model (an export folder, a run folder with ``export/``, or ``asset:NAME`` for a
     shipped one), ready for inference (eval mode, on ``device``); ``model.preprocess`` says what input it

@@ -60,7 +60,7 @@ class Editor(nn.Module):
 
     def load_exported(self, states: dict[str, dict[str, torch.Tensor]]) -> None:
         self.G.load_state_dict(states["G"])
-        if self.classifier is not None:
+        if self.classifier is not None and "classifier" in states:  # else loaded from a shipped asset
             self.classifier.load_state_dict(states["classifier"])
 
     @torch.no_grad()
@@ -149,6 +149,23 @@ class Editor(nn.Module):
         return EditResult(images=x, masks=masks, notes=notes)
 
 
+def _shipped_classifier(c: dict[str, Any]) -> AttrNet:
+    """The shipped attribute network an export references (``extra.classifier.asset``), checked to be
+    the very network the editor was trained with."""
+    from ...engine.export import WEIGHTS_FILE
+    from ...engine.task import file_sha256
+    from ..registry import load, model_path
+
+    path = model_path(f"asset:{c['asset']}")
+    want = (c.get("source") or {}).get("sha256")
+    if want and file_sha256(path / WEIGHTS_FILE) != want:
+        raise InputError(
+            f"this editor was trained with another version of the shipped attribute network {c['asset']!r} "
+            "(its sha256 differs); use the fashionlab version it was exported with"
+        )
+    return load(path)
+
+
 def load_editor(kind: str, config: dict[str, Any], extra: dict[str, Any], preprocess: Preprocess) -> Editor:
     """An untrained editor of an export's architecture (``fashionlab.load`` fills the weights)."""
     from .task import EditModelConfig
@@ -157,7 +174,9 @@ def load_editor(kind: str, config: dict[str, Any], extra: dict[str, Any], prepro
     attributes = [(n, list(v)) for n, v in extra["attributes"]]
     space = AttributeSpace(attributes)
     classifier = None
-    if "classifier" in extra:
+    if "classifier" in extra and extra["classifier"].get("asset"):
+        classifier = _shipped_classifier(extra["classifier"])
+    elif "classifier" in extra:
         c = extra["classifier"]
         classifier = AttrNet(
             [(n, v) for n, v in c["attributes"]],

@@ -38,7 +38,7 @@ from ...errors import InputError
 from ...losses.attributes import attribute_cross_entropy
 from ...losses.gan import gradient_penalty, l1_loss, wgan_critic_loss, wgan_generator_loss
 from ...viz import image_grid, overlay
-from ..registry import load, model_path
+from ..registry import load, model_path, shipped_asset_name
 from .codes import AttributeSpace
 from .crop import crop_and_resize, mask_boxes
 from .networks import Discriminator, DiscriminatorConfig, Generator, GeneratorConfig
@@ -405,9 +405,13 @@ class EditGanTask(Task):
         export_nets = {"G": nets["G"]}
         extra: dict[str, Any] = {"attributes": [[n, v] for n, v in self.space.attributes]}
         if "classifier" in self.frozen:
-            export_nets["classifier"] = self.frozen["classifier"]
             clf = self.frozen["classifier"]
+            source = self.frozen_sources.get("classifier") or {}
+            asset = shipped_asset_name(source.get("path"))
+            if asset is None:  # a user's network: its weights travel with the export
+                export_nets["classifier"] = clf
             extra["classifier"] = {
+                "asset": asset,  # a shipped network is referenced (and its sha256 checked), not copied
                 "config": to_dict(clf.cfg),
                 "attributes": [[n, v] for n, v in clf.attributes],
                 "region_attributes": [[n, v] for n, v in clf.region_attributes],
