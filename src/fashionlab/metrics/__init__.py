@@ -10,6 +10,7 @@ METRICS: Registry = Registry("metric")
 def _register() -> None:
     from .attributes import evaluate_attributes
     from .editing import EditEvaluation
+    from .region_edits import RegionEditEvaluation
     from .retrieval import evaluate_manipulation
     from .ssim import ssim
 
@@ -22,6 +23,11 @@ def _register() -> None:
         help="editors: manipulation accuracy, preservation, edit success, top-k retrieval, FID-like, "
         "SynthFashion ground-truth L1/PSNR/SSIM and mask IoU",
     )(EditEvaluation)
+    METRICS.register(
+        "region_editing",
+        help="region edits (red sleeves only, red torso) against the exact re-render: L1/PSNR/SSIM, "
+        "SSIM outside the region, region IoU",
+    )(RegionEditEvaluation)
     METRICS.register("ssim", help="SSIM as scikit-image computes it (gaussian window, sigma 1.5)")(ssim)
 
 
