@@ -1,0 +1,1 @@
+"""Re-posing (XingGAN / PATN): keypoints, pose heatmaps and the keypoint file format."""
