@@ -10,15 +10,15 @@ import numpy as np
 import pytest
 import torch
 
-from fashionlab.errors import InputError
-from fashionlab.metrics.pose import l1, mask_ssim, pckh, pose_mask
-from fashionlab.pose.keypoints import (
+from fashionlab.data.keypoints import (
     KEYPOINT_NAMES,
     heatmaps_torch,
     keypoints_to_heatmaps,
     load_keypoints_json,
     save_keypoints_json,
 )
+from fashionlab.errors import InputError
+from fashionlab.metrics.pose import l1, mask_ssim, pckh, pose_mask
 
 
 def random_poses(rng: np.random.Generator, n: int, height: int, width: int, p_missing: float = 0.15) -> np.ndarray:

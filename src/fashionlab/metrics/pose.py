@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from ..pose.keypoints import MISSING, NUM_KEYPOINTS, missing_mask
+from ..data.keypoints import MISSING, NUM_KEYPOINTS, missing_mask
 from .ssim import ssim
 
 #: The head points of the official PCKh (``PARTS_SEL``): nose, neck, Leye, Reye, Lear, Rear.

@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..data.format import KEYPOINT_NAMES, NUM_KEYPOINTS
 from ..errors import InputError
 from ..fileio import atomic_write_text
+from .format import KEYPOINT_NAMES, NUM_KEYPOINTS
 
 __all__ = [
     "KEYPOINT_NAMES",

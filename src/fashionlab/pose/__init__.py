@@ -1,1 +1,0 @@
-"""Re-posing (XingGAN / PATN): keypoints, pose heatmaps and the keypoint file format."""
