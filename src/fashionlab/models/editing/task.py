@@ -331,12 +331,15 @@ class EditGanTask(Task):
                 l_att, s = l1_loss(mask, cam, "attention")
                 g_loss = g_loss + w.attention * l_att
                 scalars.update(s)
+            if w.perceptual or w.frozen_cls:  # one pass of the frozen classifier over x* serves both
+                clf = self.frozen["classifier"]
+                conv5 = clf.backbone(clf.preprocess.fit_batch(fake))
             if w.perceptual:
-                l_p, s = self._perceptual(fake, targets)
+                l_p, s = self._perceptual(conv5, targets)
                 g_loss = g_loss + w.perceptual * l_p
                 scalars.update(s)
             if w.frozen_cls:
-                l_f, s = self._frozen_classification(fake, targets)
+                l_f, s = self._frozen_classification(conv5, targets)
                 g_loss = g_loss + w.frozen_cls * l_f
                 scalars.update(s)
         self.optimizers["G"].zero_grad(set_to_none=True)
@@ -345,19 +348,22 @@ class EditGanTask(Task):
         scalars["g_loss"] = g_loss.detach()
         return scalars
 
-    def _perceptual(self, fake, targets):
+    def _perceptual(self, fake_conv5, targets):
+        """L1 between the frozen classifier's conv5 features of x* (given) and of a real reference image
+        with exactly the target attributes."""
         clf = self.frozen["classifier"]
         idx = self.references.draw(targets)
-        ref = torch.stack([self.dataset[int(i)]["image"] for i in idx]).to(fake.device)
+        ref = torch.stack([self.dataset[int(i)]["image"] for i in idx]).to(fake_conv5.device)
         with torch.no_grad():
             want = clf.features(clf.preprocess.fit_batch(ref), "conv5")
-        loss, s = l1_loss(clf.features(clf.preprocess.fit_batch(fake), "conv5"), want, "perceptual")
+        loss, s = l1_loss(fake_conv5, want, "perceptual")
         s["ref_fallback"] = torch.tensor(self.references.fallback_share())
         return loss, s
 
-    def _frozen_classification(self, fake, targets):
+    def _frozen_classification(self, fake_conv5, targets):
+        """The frozen classifier's cross-entropy of x* (its conv5 features given) toward the targets."""
         clf = self.frozen["classifier"]
-        pooled = clf.conv67(clf.backbone(clf.preprocess.fit_batch(fake))).mean(dim=(2, 3))
+        pooled = clf.conv67(fake_conv5).mean(dim=(2, 3))
         logits = torch.cat([c(pooled) for c in clf.classifiers], 1)
         return attribute_cross_entropy(logits, targets, self.space.sizes, "frozen_cls", self.cfg.loss.cls_reduction)
 
