@@ -239,6 +239,10 @@ def test_editor_edit_api(amgan_export):
     outside = region.expand(2, 3, 32, 32) == 0
     assert torch.equal(res.images[outside], x[outside])  # nothing outside the region changes
     assert not torch.equal(res.images, x)
+    strict, loose = (editor.region_mask(x, "sleeves", labels, t) for t in (0.9, 0.3))
+    assert bool((strict <= loose).all()) and set(loose.unique().tolist()) <= {0.0, 1.0}
+    with pytest.raises(InputError, match="threshold must lie in"):
+        editor.region_mask(x, "sleeves", labels, 1.5)
     with pytest.raises(InputError, match="unknown attribute 'fit'"):
         editor.edit(x, {"fit": "slim"})
     with pytest.raises(InputError, match=r"expected images of shape \(B, 3, 32, 32\)"):

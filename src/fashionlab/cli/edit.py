@@ -26,6 +26,9 @@ def edit(
         str | None,
         typer.Option(help="Edit only here: sleeves, torso, garment (attention editors) or a binary MASK.png."),
     ] = None,
+    region_threshold: Annotated[
+        float, typer.Option(help="A named region is where its probe edit's mask is at least this (AMGAN: 0.9).")
+    ] = 0.9,
     show_mask: Annotated[bool, typer.Option("--show-mask", help="Also write each edit's mask as an overlay.")] = False,
     batch_size: Annotated[int, typer.Option(help="Images per batch.")] = 8,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
@@ -59,7 +62,9 @@ def edit(
         raise OutputExistsError(f"{out_dir} exists and is not empty; choose a new --out")
     out_dir.mkdir(parents=True, exist_ok=True)
     used: set[str] = set()
-    for res in edit_files(editor, paths, settings, region=reg, batch_size=batch_size, progress=progress):
+    for res in edit_files(
+        editor, paths, settings, region=reg, region_threshold=region_threshold, batch_size=batch_size, progress=progress
+    ):
         stem = res.source.stem
         k = 2
         while stem in used:  # two inputs with the same name from different folders

@@ -198,6 +198,9 @@ def eval_region(
         "torso",
     ],
     setting: Annotated[str, typer.Option("--set", help="The edit, ATTRIBUTE=VALUE (color or pattern).")] = "color=red",
+    region_threshold: Annotated[
+        float, typer.Option(help="A found region is where its probe edit's mask is at least this (AMGAN: 0.9).")
+    ] = 0.9,
     split: Annotated[str, typer.Option(help="Split whose images are edited.")] = "test",
     limit: Annotated[int, typer.Option(help="Images edited per region.")] = 200,
     workers: Annotated[int, typer.Option(help="Processes rendering the ground truth.")] = 1,
@@ -231,7 +234,7 @@ def eval_region(
         shown = slice(0, 8)
         columns = [denormalise(ev.images[shown]), ev.targets_uint8[shown]]
         for name, editor in editors:
-            rep, images = ev.run(editor, name)
+            rep, images = ev.run(editor, name, threshold=region_threshold)
             reports.append(rep)
             columns += [images[w][shown] for w in rep.ways]
         table = region_table(reports)

@@ -120,12 +120,13 @@ def edit_files(
     settings: dict[str, str],
     *,
     region: str | Path | None = None,
+    region_threshold: float = 0.9,
     batch_size: int = 8,
     progress: bool = True,
 ) -> Iterator[EditedFile]:
     """Edit image files in batches (see the module docstring); yields one :class:`EditedFile` per input.
     ``region``: ``sleeves``, ``torso``, ``garment`` or the path of a binary mask image (one mask for
-    every input, each of that input's size)."""
+    every input, each of that input's size); ``region_threshold``: see ``Editor.region_mask``."""
     editor.space.parse_settings(settings)  # unknown attribute or value: fail before any work
     pre = editor.preprocess
     bar = tqdm(total=len(paths), desc="editing", unit="img", disable=not progress)
@@ -137,7 +138,7 @@ def edit_files(
             reg = torch.cat([load_region_mask(region, ph.shape[:2], pre) for ph in photos])
         elif region is not None:
             reg = region
-        result = editor.edit(x, settings, region=reg)
+        result = editor.edit(x, settings, region=reg, region_threshold=region_threshold)
         edited = denormalise(result.images)
         for i, path in enumerate(group):
             full, full_mask = paste_back(photos[i], edited[i], result.masks[i, 0].float().cpu().numpy(), pre)

@@ -184,9 +184,11 @@ class RegionEditEvaluation:
         return RegionReport(name, self.region, self.setting, len(self.rows), {"-": self._score(outs)})
 
     @torch.no_grad()
-    def run(self, editor, name: str, batch_size: int = 64) -> tuple[RegionReport, dict[str, np.ndarray]]:
+    def run(
+        self, editor, name: str, batch_size: int = 64, threshold: float = 0.9
+    ) -> tuple[RegionReport, dict[str, np.ndarray]]:
         """Score a loaded editor (``fashionlab.load``) the three ways; returns the report and each way's
-        edited images (n, H, W, 3) uint8."""
+        edited images (n, H, W, 3) uint8. ``threshold``: the found region's (``Editor.region_mask``)."""
         ways = ["found", "exact mask", "whole image"] if editor.has_attention else ["exact mask", "whole image"]
         settings = {self.attribute: self.value}
         report = RegionReport(name, self.region, self.setting, len(self.rows))
@@ -197,7 +199,7 @@ class RegionEditEvaluation:
                 x, labels = self.images[s : s + batch_size], self.labels[s : s + batch_size]
                 region: Any = None
                 if way == "found":
-                    region = editor.region_mask(x, self.region, labels)
+                    region = editor.region_mask(x, self.region, labels, threshold)
                     masks.append(region[:, 0].float().numpy())
                 elif way == "exact mask":
                     region = torch.from_numpy(self.exact_regions[s : s + batch_size]).float()[:, None]

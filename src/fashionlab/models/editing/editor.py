@@ -79,10 +79,14 @@ class Editor(nn.Module):
             )
 
     @torch.no_grad()
-    def region_mask(self, x: torch.Tensor, region: str, labels: torch.Tensor | None = None) -> torch.Tensor:
+    def region_mask(
+        self, x: torch.Tensor, region: str, labels: torch.Tensor | None = None, threshold: float = REGION_THRESHOLD
+    ) -> torch.Tensor:
         """(B, 1, H, W) binary mask of a garment region found by AMGAN's rule: the attention mask of a
-        manipulation that covers it, thresholded at 0.9. ``sleeves``: "sleeveless"; ``garment``: a colour
-        change; ``torso``: the garment without the sleeves."""
+        manipulation that covers it, thresholded at ``threshold`` (the paper: 0.9). ``sleeves``:
+        "sleeveless"; ``garment``: a colour change; ``torso``: the garment without the sleeves."""
+        if not 0 < threshold < 1:
+            raise InputError(f"the region threshold must lie in (0, 1), got {threshold}", field="region_threshold")
         if not self.has_attention:
             raise InputError(f"region {region!r} needs an editor with attention masks (amgan); give a MASK.png instead")
         if region not in ("sleeves", "torso", "garment"):
@@ -101,7 +105,7 @@ class Editor(nn.Module):
                     long = self.space.attributes[a][1].index("long") if "long" in self.space.attributes[a][1] else 0
                     targets[:, a] = torch.where(labels[:, a] == targets[:, a], long, targets[:, a])
             _, mask = self.G(x, self.space.code(targets, torch.full_like(labels[:, 0], a)))
-            return (mask >= REGION_THRESHOLD).float()
+            return (mask >= threshold).float()
 
         if region == "sleeves":
             return probe("sleeves")
@@ -115,11 +119,13 @@ class Editor(nn.Module):
         settings: dict[str, str],
         region: str | torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
+        region_threshold: float = REGION_THRESHOLD,
     ) -> EditResult:
         """Apply ``settings`` (``{"sleeve": "long", "color": "red"}``) in order to ``images`` (B, 3, H, W) in
         [-1, 1] at the model's size. ``region``: ``sleeves``, ``torso``, ``garment`` or a (B or 1, 1, H, W)
         binary mask: the edits act only there (AMGAN's region-specific manipulation). ``labels`` (B, M):
         the images' current attribute values, when known (else read by the editor's attribute network).
+        ``region_threshold``: where a named region's probe mask counts as the region (the paper: 0.9).
         A setting an image already has leaves that image unchanged and is reported in ``notes``."""
         self._check(images)
         order = self.space.parse_settings(settings)
@@ -127,7 +133,7 @@ class Editor(nn.Module):
         labels = self.read_attributes(x) if labels is None else labels.to(x.device).clone()
         region_mask = None
         if isinstance(region, str):
-            region_mask = self.region_mask(x, region, labels)
+            region_mask = self.region_mask(x, region, labels, region_threshold)
         elif region is not None:
             region_mask = region.to(x.device, x.dtype).expand(x.shape[0], 1, *x.shape[-2:])
         masks = torch.zeros(x.shape[0], 1, *x.shape[-2:], device=x.device)
