@@ -33,10 +33,12 @@ train attrnet runs64-eval --preset cpu64 --data sf64-eval train.seed=1 &
 wait
 CLF=runs64/attrnet/run-001/export
 EVAL=runs64-eval/attrnet/run-001/export
-# the editors, same steps and batch (the cpu presets)
-train stargan runs-edit --preset cpu --data sf64 classifier=$CLF &
-train amgan runs-edit --preset cpu --data sf64 classifier=$CLF &
+# the editors, same steps and batch (the cpu presets), in a folder of their own
+train stargan runs-cpu --preset cpu --data sf64 classifier=$CLF &
+train amgan runs-cpu --preset cpu --data sf64 classifier=$CLF &
 wait
-[ -f compare/comparison.md ] || $FL eval compare runs-edit/stargan/run-001 runs-edit/amgan/run-001 \
-    --data sf64 --evaluator $EVAL --out compare --limit 400 --no-progress
-cat compare/comparison.md
+[ -f compare-cpu/comparison.md ] || $FL eval compare runs-cpu/stargan/run-001 runs-cpu/amgan/run-001 \
+    --data sf64 --evaluator $EVAL --out compare-cpu --limit 400 --workers 2 --no-progress
+[ -f regions-cpu/regions.md ] || $FL eval region runs-cpu/amgan/run-001 runs-cpu/stargan/run-001 \
+    --data sf64 --set color=red --out regions-cpu --limit 200 --workers 2 --no-progress
+cat compare-cpu/comparison.md regions-cpu/regions.md
