@@ -70,6 +70,7 @@ class EditLossWeights:
     attention: float = 0.0  # lambda_a: |a - CAM|_1 (AMGAN: 10)
     perceptual: float = 0.0  # lambda_p: classifier conv5 L1 to a reference image (AMGAN: 20; 10 as an option)
     frozen_cls: float = 0.0  # the frozen classifier's CE of x* toward the target (not in the papers)
+    mask_l1: float = 0.0  # GANimation's mask regulariser: the mean of the attention mask (not in AMGAN)
     # how the per-attribute cross-entropies combine: "sum" (StarGAN's L_cls over several attributes; the
     # official code sums its BCE over every label) or "mean" (1/M of it)
     cls_reduction: str = "sum"
@@ -326,6 +327,8 @@ class EditGanTask(Task):
             scalars.update(s)
             if mask is not None:
                 scalars["mask_mean"] = mask.detach().float().mean()
+                if w.mask_l1 and not cfg.model.cam_as_mask:
+                    g_loss = g_loss + w.mask_l1 * mask.float().mean()
             if w.attention and not cfg.model.cam_as_mask:
                 cam = self._cams(x, targets, changed, labels)
                 l_att, s = l1_loss(mask, cam, "attention")
