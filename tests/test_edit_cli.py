@@ -150,3 +150,25 @@ def test_bad_input_is_named_without_a_traceback(models, tmp_path, case, expected
     r = run("edit", photo, "--model", model, "--set", settings, "--out", tmp_path / "o", "--no-progress", *extra)
     assert r.returncode == 2, (r.stdout, r.stderr)
     assert "Traceback" not in r.stderr and expected in r.stderr, r.stderr
+
+
+def test_demo_edit_grid_shows_each_edit_next_to_its_exact_ground_truth(tiny_amgan, tmp_path):
+    from fashionlab.cli.demo_edit import edit_demo
+    from fashionlab.data.format import load_dataset
+    from fashionlab.data.imaging import load_rgb
+
+    ds = load_dataset(tiny_amgan["data"])
+    items = [it for it in ds.items if it.attributes["sleeve"] != "sleeveless"][:2]
+    path, captions = edit_demo(ds, items, tmp_path / "edits.png", model=tiny_amgan["run"])
+    grid = np.asarray(Image.open(path))
+    h, w = load_rgb(ds.image_path(items[0])).shape[:2]
+    assert grid.shape[:2] == (2 * h + 2, 7 * w + 6 * 2) and len(captions) == 2
+    assert np.array_equal(grid[:h, :w], load_rgb(ds.image_path(items[0])))  # the first column is the input
+    from fashionlab.synth.ground_truth import item_render_args
+    from fashionlab.synth.render import render
+
+    args = item_render_args(items[0])
+    sleeve = "long" if args["attributes"]["sleeve"] != "long" else "short"
+    truth = render(args["seed"], {**args["attributes"], "sleeve": sleeve}, args["pose"], size=(h, w),
+                   framing=args["framing"], regions=args["regions"]).image  # fmt: skip
+    assert np.array_equal(grid[:h, 2 * (w + 2) : 2 * (w + 2) + w], truth)  # the sleeve edit's exact truth

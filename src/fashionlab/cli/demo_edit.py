@@ -10,11 +10,12 @@ import numpy as np
 SHIPPED_EDITOR = "amgan-synth64"
 
 
-def edit_demo(dataset, items: list, out_path: Path) -> tuple[Path, list[str]] | None:
+def edit_demo(dataset, items: list, out_path: Path, model: str | Path | None = None) -> tuple[Path, list[str]] | None:
     """Edit ``items`` (dataset items of a SynthFashion ``dataset``) with the shipped AMGAN: per item a row
     of input | sleeve edit | its ground truth | colour edit | its ground truth | red sleeves only | its
-    ground truth, at the photos' resolution (pasted back through the masks). Returns the grid's path and
-    the edits' captions, or None when no editor is shipped."""
+    ground truth, at the photos' resolution (pasted back through the masks). ``model``: an editor export
+    (default: the shipped one). Returns the grid's path and the edits' captions, or None when no editor is
+    shipped."""
     from PIL import Image
 
     from ..edit.files import edit_files
@@ -23,9 +24,11 @@ def edit_demo(dataset, items: list, out_path: Path) -> tuple[Path, list[str]] | 
     from ..synth.render import render
     from ..viz import image_grid
 
-    if not (ASSETS / SHIPPED_EDITOR).is_dir():
-        return None
-    editor = load(f"asset:{SHIPPED_EDITOR}")
+    if model is None:
+        if not (ASSETS / SHIPPED_EDITOR).is_dir():
+            return None
+        model = f"asset:{SHIPPED_EDITOR}"
+    editor = load(model)
     rows, captions = [], []
     for item in items:
         args = item_render_args(item)
