@@ -1,0 +1,1 @@
+"""Re-posing: render the same person in a new pose (XingGAN and the PATN baseline)."""
