@@ -152,7 +152,8 @@ def demo(
     else:
         out.print(
             f"[7/7] the shipped AMGAN ({SHIPPED_EDITOR}) edits unseen test photos; each edit next to its exact "
-            f"ground truth (input | sleeve | truth | colour | truth | colour on the sleeves only | truth): {edited[0]}"
+            "ground truth (input | sleeve | truth | colour | truth | colour on the sleeves only, the sleeves "
+            f"given as a mask | truth): {edited[0]}"
         )
     out.print(
         f"done in {time.perf_counter() - t0:.1f}s. Look at {sheet}, {gt}, {run / 'attribute-maps.png'} and {strip}."

@@ -12,8 +12,9 @@ SHIPPED_EDITOR = "amgan-synth64"
 
 def edit_demo(dataset, items: list, out_path: Path, model: str | Path | None = None) -> tuple[Path, list[str]] | None:
     """Edit ``items`` (dataset items of a SynthFashion ``dataset``) with the shipped AMGAN: per item a row
-    of input | sleeve edit | its ground truth | colour edit | its ground truth | red sleeves only | its
-    ground truth, at the photos' resolution (pasted back through the masks). ``model``: an editor export
+    of input | sleeve edit | its ground truth | colour edit | its ground truth | the colour on the sleeves
+    only (the sleeves given as a mask image, as ``--region MASK.png``) | its ground truth, at the photos'
+    resolution (pasted back through the masks). ``model``: an editor export
     (default: the shipped one). Returns the grid's path and the edits' captions, or None when no editor is
     shipped."""
     from PIL import Image
@@ -39,17 +40,23 @@ def edit_demo(dataset, items: list, out_path: Path, model: str | Path | None = N
         color = "red" if attrs["color"] != "red" else "blue"
         path = dataset.image_path(item)
         row = [np.asarray(Image.open(path).convert("RGB"))]
-        for settings, region in (({"sleeve": sleeve}, None), ({"color": color}, None), ({"color": color}, "sleeves")):
+        sleeves = {**(args["regions"] or {}).get("sleeves", {}), "color": color}
+        regions = {**(args["regions"] or {}), "sleeves": sleeves}
+        sleeves_truth = render(args["seed"], attrs, args["pose"], **{**kw, "regions": regions}).image
+        # the sleeves as a user's mask image: the pixels the exact "colour on the sleeves" rendering changes
+        before = render(args["seed"], attrs, args["pose"], noise=False, **kw).image
+        after = render(args["seed"], attrs, args["pose"], noise=False, **{**kw, "regions": regions}).image
+        mask_path = out_path.parent / f".sleeves-mask-{item.id}.png"
+        Image.fromarray(((before != after).any(-1) * 255).astype(np.uint8)).save(mask_path)
+        edits = (
+            ({"sleeve": sleeve}, None, render(args["seed"], {**attrs, "sleeve": sleeve}, args["pose"], **kw).image),
+            ({"color": color}, None, render(args["seed"], {**attrs, "color": color}, args["pose"], **kw).image),
+            ({"color": color}, mask_path, sleeves_truth),
+        )
+        for settings, region, truth in edits:
             (res,) = edit_files(editor, [path], settings, region=region, progress=False)
-            if region is None:
-                truth = render(args["seed"], {**attrs, **settings}, args["pose"], **kw).image
-            else:
-                regions = {
-                    **(args["regions"] or {}),
-                    "sleeves": {**(args["regions"] or {}).get("sleeves", {}), **settings},
-                }
-                truth = render(args["seed"], attrs, args["pose"], **{**kw, "regions": regions}).image
             row += [res.image, truth]
+        mask_path.unlink()
         rows.append(row)
         captions.append(f"{item.id}: sleeve={sleeve}, color={color}, {color} sleeves only")
     Image.fromarray(image_grid(rows)).save(out_path)
