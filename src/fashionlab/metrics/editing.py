@@ -114,6 +114,25 @@ class EditPlan:
     values: np.ndarray
 
 
+def ground_truth_scores(outs: np.ndarray, targets: np.ndarray, regions: np.ndarray) -> dict[str, np.ndarray]:
+    """Per image, against the exact targets (all (n, H, W, 3) uint8; ``regions`` (n, H, W) bool, where the
+    edit may change pixels): L1 in [0, 1], PSNR (dB), SSIM (scikit-image's) and SSIM outside the region."""
+    diff = np.abs(outs.astype(np.float64) - targets.astype(np.float64))
+    mse = (diff**2).mean((1, 2, 3))
+    return {
+        "l1": diff.mean((1, 2, 3)) / 255.0,
+        "psnr": 10 * np.log10(255.0**2 / np.maximum(mse, 1e-10)),
+        "ssim": ssim(outs, targets, data_range=255),
+        "ssim_outside": ssim(outs, targets, data_range=255, mask=~regions),
+    }
+
+
+def mask_iou(masks: np.ndarray, regions: np.ndarray) -> np.ndarray:
+    """Per image, the IoU of ``masks`` (n, H, W) above 0.5 with the bool ``regions``."""
+    m = masks > 0.5
+    return (m & regions).sum((1, 2)) / np.maximum((m | regions).sum((1, 2)), 1)
+
+
 def plan_edits(labels: np.ndarray, sizes: list[int], seed: int = 0) -> EditPlan:
     """One edit per (image, known attribute), to another value drawn with ``seed``."""
     rng = np.random.default_rng(seed)
@@ -307,16 +326,9 @@ class EditEvaluation:
         return report, outs_np, masks_np
 
     def _gt_metrics(self, outs: np.ndarray, masks: np.ndarray | None, sel: np.ndarray):
-        t, r = self.targets_uint8[sel], self.regions[sel]
-        o = outs[sel]
+        r = self.regions[sel]
         attrs = self.plan.attributes[sel]
-        diff = np.abs(o.astype(np.float64) - t.astype(np.float64))
-        l1 = diff.mean((1, 2, 3)) / 255.0
-        mse = (diff**2).mean((1, 2, 3))
-        psnr = 10 * np.log10(255.0**2 / np.maximum(mse, 1e-10))
-        s_all = ssim(o, t, data_range=255)
-        s_out = ssim(o, t, data_range=255, mask=~r)
-        per = {"l1": l1, "psnr": psnr, "ssim": s_all, "ssim_outside": s_out}
+        per = ground_truth_scores(outs[sel], self.targets_uint8[sel], r)
         gt: dict[str, dict[str, float]] = {}
         for metric, values in per.items():
             gt[metric] = {
@@ -325,10 +337,7 @@ class EditEvaluation:
             gt[metric]["mean"] = float(np.nanmean(values))
         iou: dict[str, float] = {}
         if masks is not None:
-            m = masks[sel] > 0.5
-            inter = (m & r).sum((1, 2))
-            union = (m | r).sum((1, 2))
-            v = inter / np.maximum(union, 1)
+            v = mask_iou(masks[sel], r)
             iou = {name: float(v[attrs == a].mean()) for a, name in enumerate(self.names) if (attrs == a).any()}
             iou["mean"] = float(v.mean())
         return gt, iou

@@ -33,7 +33,7 @@ from ..data.imaging import Preprocess, denormalise, resize_mask, resize_rgb
 from ..data.loader import FashionDataset
 from ..errors import InputError
 from ..parallel import imap
-from .ssim import ssim
+from .editing import ground_truth_scores, mask_iou
 
 REGIONS = ("sleeves", "torso")
 #: attributes the renderer can set per region
@@ -159,18 +159,10 @@ class RegionEditEvaluation:
         return f"{self.attribute}={self.value} in the {self.region}"
 
     def _score(self, outs: np.ndarray, masks: np.ndarray | None = None) -> dict[str, float]:
-        t, r = self.targets_uint8, self.exact_regions
-        diff = np.abs(outs.astype(np.float64) - t.astype(np.float64))
-        mse = (diff**2).mean((1, 2, 3))
-        scores = {
-            "l1": float(diff.mean() / 255.0),
-            "psnr": float(np.mean(10 * np.log10(255.0**2 / np.maximum(mse, 1e-10)))),
-            "ssim": float(np.nanmean(ssim(outs, t, data_range=255))),
-            "ssim_outside": float(np.nanmean(ssim(outs, t, data_range=255, mask=~r))),
-        }
+        per = ground_truth_scores(outs, self.targets_uint8, self.exact_regions)
+        scores = {metric: float(np.nanmean(values)) for metric, values in per.items()}
         if masks is not None:
-            m = masks > 0.5
-            scores["region_iou"] = float(np.mean((m & r).sum((1, 2)) / np.maximum((m | r).sum((1, 2)), 1)))
+            scores["region_iou"] = float(np.mean(mask_iou(masks, self.exact_regions)))
         return scores
 
     def reference(self, name: str) -> RegionReport:
