@@ -20,6 +20,7 @@ def edit_demo(dataset, items: list, out_path: Path, model: str | Path | None = N
     from PIL import Image
 
     from ..edit.files import edit_files
+    from ..metrics.region_edits import exact_region_edit, region_target
     from ..models.registry import ASSETS, load
     from ..synth.ground_truth import item_render_args
     from ..synth.render import render
@@ -34,25 +35,22 @@ def edit_demo(dataset, items: list, out_path: Path, model: str | Path | None = N
     for item in items:
         args = item_render_args(item)
         attrs = args["attributes"]
-        size = Image.open(dataset.image_path(item)).size[::-1]
-        kw = dict(size=size, framing=args["framing"], regions=args["regions"])
+        path = dataset.image_path(item)
+        photo = np.asarray(Image.open(path).convert("RGB"))
+        kw = dict(size=photo.shape[:2], framing=args["framing"], regions=args["regions"])
         sleeve = "long" if attrs["sleeve"] != "long" else "short"
         color = "red" if attrs["color"] != "red" else "blue"
-        path = dataset.image_path(item)
-        row = [np.asarray(Image.open(path).convert("RGB"))]
-        sleeves = {**(args["regions"] or {}).get("sleeves", {}), "color": color}
-        regions = {**(args["regions"] or {}), "sleeves": sleeves}
-        sleeves_truth = render(args["seed"], attrs, args["pose"], **{**kw, "regions": regions}).image
-        # the sleeves as a user's mask image: the pixels the exact "colour on the sleeves" rendering changes
-        before = render(args["seed"], attrs, args["pose"], noise=False, **kw).image
-        after = render(args["seed"], attrs, args["pose"], noise=False, **{**kw, "regions": regions}).image
+        # the colour on the sleeves only, and the sleeves as a user's mask image: the pixels it truly changes
+        target = region_target(item, "sleeves", "color", color) or (attrs, args["regions"])
+        sleeves_truth, sleeves = exact_region_edit(item, target, photo.shape[:2])
         mask_path = out_path.parent / f".sleeves-mask-{item.id}.png"
-        Image.fromarray(((before != after).any(-1) * 255).astype(np.uint8)).save(mask_path)
+        Image.fromarray(sleeves.astype(np.uint8) * 255).save(mask_path)
         edits = (
             ({"sleeve": sleeve}, None, render(args["seed"], {**attrs, "sleeve": sleeve}, args["pose"], **kw).image),
             ({"color": color}, None, render(args["seed"], {**attrs, "color": color}, args["pose"], **kw).image),
             ({"color": color}, mask_path, sleeves_truth),
         )
+        row = [photo]
         for settings, region, truth in edits:
             (res,) = edit_files(editor, [path], settings, region=region, progress=False)
             row += [res.image, truth]

@@ -71,18 +71,25 @@ def region_target(item: Any, region: str, attribute: str, value: str) -> tuple[d
     return {**attrs, attribute: value}, regions
 
 
-def _render_region_job(job):
+def exact_region_edit(item: Any, target: tuple[dict, dict], size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """The exact result of a region edit of a SynthFashion ``item`` (``target``: :func:`region_target`'s
+    ``(attributes, regions)``) rendered at ``size``: (image (H, W, 3) uint8, the pixels it changes (H, W)
+    bool, from the noise-free renderings before and after)."""
     from ..synth.ground_truth import item_render_args
     from ..synth.render import render
 
-    item, target, native, size, mode = job
     args = item_render_args(item)
-    kw = dict(size=native, framing=args["framing"], pose=args["pose"])
+    kw = dict(size=size, framing=args["framing"], pose=args["pose"])
     image = render(args["seed"], target[0], regions=target[1], **kw).image
     before = render(args["seed"], args["attributes"], regions=args["regions"], noise=False, **kw).image
     after = render(args["seed"], target[0], regions=target[1], noise=False, **kw).image
-    region = (before != after).any(-1).astype(np.uint8)
-    return resize_rgb(image, size, mode), resize_mask(region, size, mode).astype(bool)
+    return image, (before != after).any(-1)
+
+
+def _render_region_job(job):
+    item, target, native, size, mode = job
+    image, region = exact_region_edit(item, target, native)
+    return resize_rgb(image, size, mode), resize_mask(region.astype(np.uint8), size, mode).astype(bool)
 
 
 @dataclass
@@ -216,4 +223,4 @@ def region_table(reports: list[RegionReport]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["RegionEditEvaluation", "RegionReport", "region_table", "region_target"]
+__all__ = ["RegionEditEvaluation", "RegionReport", "exact_region_edit", "region_table", "region_target"]
