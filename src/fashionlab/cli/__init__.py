@@ -13,6 +13,8 @@ from .data import data_app
 from .demo import demo
 from .edit import edit
 from .evaluate import eval_app
+from .evaluate_pose import eval_pose  # noqa: F401 - adds `eval pose` to eval_app
+from .pose import pose
 from .search import index_app, predict, search
 from .train import models, train
 
@@ -30,6 +32,7 @@ app.command("models")(models)
 app.command("predict")(predict)
 app.command("search")(search)
 app.command("edit")(edit)
+app.command("pose")(pose)
 app.add_typer(index_app, name="index")
 app.add_typer(eval_app, name="eval")
 

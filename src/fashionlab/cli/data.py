@@ -41,6 +41,13 @@ def synth(
     poses_per_person: Annotated[
         int, typer.Option(help="> 1 renders each person in several poses and writes pose pairs.")
     ] = 1,
+    pose_range: Annotated[
+        str | None,
+        typer.Option(
+            help="standard (catalog stances) or wide (arms overhead/across, strides, strong turns, shifts); "
+            "default: wide with pose pairs, else standard."
+        ),
+    ] = None,
     workers: Annotated[int, typer.Option(help="Processes (0: one per CPU core).")] = 0,
 ) -> None:
     """Render a SynthFashion dataset (images, region masks, keypoints, splits) in the fashionlab format."""
@@ -56,6 +63,7 @@ def synth(
         holdout=[parse_assignments(h, where="--holdout") for h in (holdout or [])],
         region_mix=region_mix,
         poses_per_person=poses_per_person,
+        pose_range=pose_range,
         workers=workers,
     )
     path = generate_dataset(out_dir, cfg)

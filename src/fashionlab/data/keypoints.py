@@ -40,6 +40,10 @@ MISSING = -1.0
 SIGMA = 6.0
 
 
+#: The head points of the official PCKh (``PARTS_SEL``): nose, neck, Leye, Reye, Lear, Rear.
+HEAD_POINTS = (0, 1, 14, 15, 16, 17)
+
+
 def missing_mask(keypoints: np.ndarray) -> np.ndarray:
     """Boolean ``(..., 18)``: True where a keypoint is missing (either coordinate equal to -1)."""
     kps = np.asarray(keypoints)

@@ -12,11 +12,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from ..data.keypoints import MISSING, NUM_KEYPOINTS, missing_mask
+from ..data.keypoints import HEAD_POINTS, MISSING, NUM_KEYPOINTS, missing_mask
 from .ssim import ssim
-
-#: The head points of the official PCKh (``PARTS_SEL``): nose, neck, Leye, Reye, Lear, Rear.
-HEAD_POINTS = (0, 1, 14, 15, 16, 17)
 
 #: The limbs of the official ``produce_ma_mask`` (its 1-based list, minus 1), 23 in all: the first 17
 #: of the pose drawing's ``LIMB_SEQ`` (neck-shoulders, arms, neck-hips, legs, neck-nose, nose-eyes-ears),
@@ -118,6 +115,27 @@ def pose_mask(keypoints, height: int, width: int) -> np.ndarray:
     m = ndimage.grey_dilation(m, size=(MASK_CLOSING, MASK_CLOSING), mode="reflect")
     m = ndimage.grey_erosion(m, size=(MASK_CLOSING, MASK_CLOSING), mode="reflect")
     return m.astype(bool)
+
+
+def pose_ssim(generated, target) -> float | np.ndarray:
+    """SSIM as the official ``getMetrics_*.py`` computes it: scikit-image ``structural_similarity(target,
+    generated, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, channel_axis=2,
+    data_range=generated.max() - generated.min())`` on uint8 RGB at native size, per pair (not 255).
+
+    ``generated`` and ``target``: uint8 ``(H, W, 3)`` or ``(N, H, W, 3)``. Returns a float for one pair,
+    else ``(N,)`` (the official score is their mean)."""
+    gen, tgt = np.asarray(generated), np.asarray(target)
+    if gen.shape != tgt.shape or gen.ndim not in (3, 4):
+        raise ValueError(
+            f"expected two images (H, W, C) or batches (N, H, W, C) of one shape, got {gen.shape}, {tgt.shape}"
+        )
+    single = gen.ndim == 3
+    if single:
+        gen, tgt = gen[None], tgt[None]
+    scores = np.array(
+        [float(ssim(t, g, data_range=float(g.max()) - float(g.min()))) for g, t in zip(gen, tgt, strict=True)]
+    )
+    return float(scores[0]) if single else scores
 
 
 def mask_ssim(generated, target, mask) -> float | np.ndarray:

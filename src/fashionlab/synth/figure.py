@@ -23,6 +23,8 @@ from .attributes import (
 )
 
 FRAMINGS = ("upper", "full")
+#: How far the poses of ``Pose.sample`` range: catalog stances, or the wide range of pose pairs.
+POSE_RANGES = ("standard", "wide")
 
 # random streams of a seed
 _STREAM_IDENTITY = 0
@@ -132,13 +134,23 @@ class Pose:
     scale: float = 1.0
 
     @classmethod
-    def sample(cls, seed: int, framing: str = "upper", variant: int = 0) -> Pose:
-        """The pose of ``seed`` (``variant`` > 0 gives other poses of the same person)."""
-        r = iter(stream(seed, _STREAM_POSE, variant).random(12).tolist())
+    def sample(cls, seed: int, framing: str = "upper", variant: int = 0, pose_range: str = "standard") -> Pose:
+        """The pose of ``seed`` (``variant`` > 0 gives other poses of the same person).
+
+        ``pose_range`` "standard" keeps the figure close to a catalog stance (small arm, leg and turn
+        angles: what the attribute and editing datasets use); "wide" is for pose pairs: arms anywhere from
+        across the torso to raised overhead with strongly bent elbows, walking strides (one leg forward
+        and bent at the knee), the strongest body turn the renderer draws (+-0.45), and shifts of position
+        (+-15% of the width, +-6% of the height) and scale (0.8-1.1) across the frame."""
+        if pose_range not in POSE_RANGES:
+            raise InputError(f"unknown pose range {pose_range!r}; valid: {', '.join(POSE_RANGES)}", field="pose_range")
+        r = iter(stream(seed, _STREAM_POSE, variant).random(12 if pose_range == "standard" else 16).tolist())
 
         def uni(lo: float, hi: float) -> float:
             return lo + (hi - lo) * next(r)
 
+        if pose_range == "wide":
+            return cls._sample_wide(uni, framing)
         arm_max = 40.0 if framing == "upper" else 26.0
         return cls(
             arm_right=uni(4, arm_max),
@@ -153,6 +165,30 @@ class Pose:
             shift_x=uni(-0.04, 0.04),
             shift_y=uni(-0.02, 0.02),
             scale=uni(0.95, 1.05),
+        )
+
+    @classmethod
+    def _sample_wide(cls, uni, framing: str) -> Pose:
+        # arms: -35 (hand across the torso) .. 170 (raised overhead); elbows bent either way, more when the
+        # arm is low (a raised arm with a strongly bent elbow would fold the hand into the head)
+        arms = [uni(-35, 170), uni(-35, 170)]
+        elbows = [uni(-110, 70) if a < 90 else uni(-40, 40) for a in arms]
+        stride = uni(-1, 1)  # which leg steps out and how far: a walking stride seen from the front
+        legs = [uni(-4, 8) + 22 * max(stride, 0.0), uni(-4, 8) + 22 * max(-stride, 0.0)]
+        knees = [uni(-5, 10) + 40 * max(-stride, 0.0), uni(-5, 10) + 40 * max(stride, 0.0)]
+        return cls(
+            arm_right=arms[0],
+            arm_left=arms[1],
+            elbow_right=elbows[0],
+            elbow_left=elbows[1],
+            leg_right=legs[0],
+            leg_left=legs[1],
+            knee_right=knees[0],
+            knee_left=knees[1],
+            turn=uni(-0.45, 0.45),
+            shift_x=uni(-0.15, 0.15),
+            shift_y=uni(-0.06, 0.06) if framing == "upper" else uni(-0.05, 0.03),
+            scale=uni(0.8, 1.1),
         )
 
     def to_dict(self) -> dict[str, float]:

@@ -25,7 +25,7 @@ from ..data.imaging import save_png
 from ..errors import InputError
 from ..parallel import imap
 from .attributes import ATTRIBUTES, MASK_BITS, REGION_ATTRIBUTES, attribute_specs, validate_attributes
-from .figure import FRAMINGS, Pose
+from .figure import FRAMINGS, POSE_RANGES, Pose
 from .ground_truth import SYNTH_GENERATOR
 from .render import render
 
@@ -42,6 +42,7 @@ class SynthConfig:
     holdout: list[dict[str, str]] = field(default_factory=list)  # combinations never rendered in train
     region_mix: float = 0.0  # share of sleeved garments whose sleeves get their own colour/pattern
     poses_per_person: int = 1  # > 1 writes pose pairs (all ordered pairs of a person's poses)
+    pose_range: str | None = None  # "standard" | "wide" (Pose.sample); default: wide for pose pairs, else standard
     workers: int = 0  # processes (0: one per CPU core)
     name: str = "synthfashion"
 
@@ -66,6 +67,15 @@ class SynthConfig:
             raise InputError("region_mix must be in [0, 1]", field="region_mix")
         if self.poses_per_person < 1:
             raise InputError("poses_per_person must be >= 1", field="poses_per_person")
+        if self.pose_range is not None and self.pose_range not in POSE_RANGES:
+            raise InputError(
+                f"unknown pose range {self.pose_range!r}; valid: {', '.join(POSE_RANGES)}", field="pose_range"
+            )
+
+    @property
+    def poses(self) -> str:
+        """The pose range used: ``pose_range``, or wide for pose pairs and standard otherwise."""
+        return self.pose_range or ("wide" if self.poses_per_person > 1 else "standard")
 
 
 def item_seed(dataset_seed: int, person: int) -> int:
@@ -111,7 +121,7 @@ def _render_person(job: tuple[dict[str, Any], SynthConfig, str]) -> list[dict[st
     framing = cfg.framing or ("full" if cfg.size[0] > cfg.size[1] else "upper")
     out = []
     for k in range(cfg.poses_per_person):
-        pose = Pose.sample(plan["seed"], framing, variant=k)
+        pose = Pose.sample(plan["seed"], framing, variant=k, pose_range=cfg.poses)
         r = render(plan["seed"], plan["attributes"], pose, size=cfg.size, framing=framing, regions=plan["regions"])
         stem = f"{plan['person']:07d}" + (f"_{k}" if cfg.poses_per_person > 1 else "")
         save_png(Path(root) / "images" / f"{stem}.png", r.image)
@@ -126,7 +136,7 @@ def _render_person(job: tuple[dict[str, Any], SynthConfig, str]) -> list[dict[st
             mask=f"masks/{stem}.png",
             identity=f"p{plan['person']:07d}" if cfg.poses_per_person > 1 else None,
             region_attributes=plan["regions"] or None,
-            extra={"seed": plan["seed"], "pose": pose.to_dict(), "framing": framing},
+            extra={"seed": plan["seed"], "pose": pose.to_dict(), "framing": framing, "pose_range": cfg.poses},
         )
         out.append(asdict(item))
     return out
