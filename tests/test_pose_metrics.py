@@ -18,7 +18,7 @@ from fashionlab.data.keypoints import (
     save_keypoints_json,
 )
 from fashionlab.errors import InputError
-from fashionlab.metrics.pose import l1, mask_ssim, pckh, pose_mask
+from fashionlab.metrics.pose import l1, mask_ssim, pckh, pose_mask, pose_ssim
 
 
 def random_poses(rng: np.random.Generator, n: int, height: int, width: int, p_missing: float = 0.15) -> np.ndarray:
@@ -262,6 +262,25 @@ def test_mask_ssim_matches_scikit_image():
         one = mask_ssim(generated[i], target[i], masks[i])
         assert isinstance(one, float) and abs(one - ref) < 1e-5 and abs(scores[i] - ref) < 1e-5
     assert abs(mask_ssim(target[0], target[0], masks[0]) - 1.0) < 1e-9
+
+
+def test_pose_ssim_matches_scikit_image_with_the_generated_images_range():
+    from skimage.metrics import structural_similarity
+
+    rng = np.random.default_rng(4)
+    target = rng.integers(0, 256, (3, 128, 64, 3), dtype=np.uint8)
+    generated = np.clip(target.astype(int) // 2 + rng.integers(-40, 41, target.shape) + 40, 0, 255).astype(np.uint8)
+    scores = pose_ssim(generated, target)
+    for i in range(3):
+        ref = structural_similarity(
+            target[i], generated[i], gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
+            channel_axis=2, data_range=float(generated[i].max()) - float(generated[i].min()),
+        )  # fmt: skip
+        assert abs(scores[i] - ref) < 1e-5 and abs(pose_ssim(generated[i], target[i]) - ref) < 1e-5
+    # not the 255 default: the generated image's range changes the score
+    from fashionlab.metrics.ssim import ssim
+
+    assert abs(float(ssim(target[0], generated[0])) - scores[0]) > 1e-4
 
 
 def test_l1_in_unit_range():
