@@ -38,7 +38,7 @@ def tiny_repose(tmp_path_factory):
         MODELS.get("xinggan").config,
         model="xinggan",
         preset="tiny",
-        overrides=[*over, f"train.out={base / 'runs'}", "train.steps=2", "train.ckpt_every=0", "keypoint_model="],
+        overrides=[*over, f"train.out={base / 'runs'}", "train.steps=2", "train.ckpt_every=0"],
     )
     run = Trainer(build_task("xinggan", cfg), cfg, train=cfg.train, progress=False).fit()
     kcfg = resolve_config(
@@ -235,8 +235,9 @@ def test_repose_api_matches_generate_and_checks_its_input(tiny_repose):
     far[0] = [500, 5]
     with pytest.raises(InputError, match="outside"):
         model.repose(img, far, source_keypoints=src)
+    model.keypoint_model = ""
     with pytest.raises(InputError, match="keypoint estimator"):
-        model.repose(img, tgt)  # this tiny model names no keypoint estimator
+        model.repose(img, tgt)  # a model that names no keypoint estimator needs the source pose
 
 
 def _pose_json(path, kps):
@@ -304,3 +305,53 @@ def test_eval_pose_scores_models_and_reference_rows(tiny_repose, tmp_path):
     assert reports[0]["ssim"] < 1 and reports[0]["l1"] > 0  # the two poses differ
     assert all(0 <= r["pckh"] <= 1 for r in reports)
     assert (tmp_path / "e" / "grid.png").exists() and "| method |" in (tmp_path / "e" / "pose.md").read_text()
+
+
+def test_imported_market_pairs_train_a_reposing_model(tmp_path, tiny_repose):
+    """Market-1501 / DeepFashion annotation + pairs CSVs, through the pose-pairs importer, to a training run."""
+    from test_importers import make_pose_pairs, run_import
+
+    data = run_import("pose-pairs", make_pose_pairs(tmp_path / "src"), tmp_path / "market", image_size=(128, 64))
+    ds = PosePairDataset(data, split="train", progress=False)
+    assert len(ds) == 2 and ds[0]["source_image"].shape == (3, 128, 64)
+    over = [f"data={data}", tiny_repose["overrides"][1], f"train.out={tmp_path / 'runs'}", "image_size=[128, 64]"]
+    cfg = resolve_config(MODELS.get("patn").config, model="patn", preset="tiny", overrides=[*over, "train.steps=2"])
+    run = Trainer(build_task("patn", cfg), cfg, train=cfg.train, progress=False).fit()
+    assert (run / "export" / "model.safetensors").exists()
+
+
+def test_target_pose_from_a_picture_with_the_shipped_keypoint_model(tiny_repose, tmp_path):
+    from fashionlab.synth.render import render
+
+    garment = {"sleeve": "long", "color": "red", "pattern": "solid", "collar": "crew", "fastening": "none"}
+    person = render(5, garment, Pose.sample(5, "full", 1, pose_range="wide"), size=(128, 64), framing="full")
+    Image.fromarray(person.image).save(tmp_path / "reference.png")
+    model = fashionlab.load(tiny_repose["run"])
+    model.keypoint_model = "asset:keypoints-synth128x64"
+    found = model.find_keypoints(person.image)
+    visible = (person.keypoints >= 0).all(-1) & (found >= 0).all(-1)
+    assert visible.sum() >= 12 and np.abs(found[visible] - person.keypoints[visible]).max() < 4
+    with pytest.raises(InputError, match="no person found"):
+        model.find_keypoints(np.full((128, 64, 3), 230, np.uint8))
+    img, _, _, _ = _picture(tiny_repose)
+    Image.fromarray(np.asarray(Image.fromarray(img).resize((64, 128)))).save(tmp_path / "p.png")
+    args = ["pose", str(tmp_path / "p.png"), "--model", str(tiny_repose["run"]), "--panel", "--no-progress"]
+    res = runner.invoke(
+        app, [*args, "--target-pose-from", str(tmp_path / "reference.png"), "--out", str(tmp_path / "o")]
+    )
+    assert res.exit_code == 0, res.output
+    taken = json.loads((tmp_path / "o" / "target-pose.json").read_text())
+    assert len(taken) == 18 and sum(p is not None for p in taken) >= 12
+    assert (tmp_path / "o" / "p.png").exists() and (tmp_path / "o" / "p-panel.png").exists()
+    Image.fromarray(np.full((128, 64, 3), 230, np.uint8)).save(tmp_path / "empty.png")
+    res = runner.invoke(app, [*args, "--target-pose-from", str(tmp_path / "empty.png"), "--out", str(tmp_path / "e")])
+    assert res.exit_code != 0 and "no person found" in str(res.exception)
+
+
+def test_demo_pose_grid_compares_with_the_exact_ground_truth(tiny_repose, tmp_path):
+    from fashionlab.cli.demo_pose import pose_demo
+
+    path, ssim_result, ssim_identity = pose_demo(tmp_path / "repose.png", people=2, model=tiny_repose["run"])
+    grid = Image.open(path)
+    assert grid.height >= 2 * 2 * 32 and grid.width >= 2 * 4 * 16  # 2 people x 4 tiles, shown at 2x
+    assert 0 < ssim_identity < 1 and -1 <= ssim_result <= 1

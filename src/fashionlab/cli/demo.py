@@ -68,24 +68,24 @@ def demo(
     out.rule(f"fashionlab demo -> {run}")
     t0 = time.perf_counter()
     gt = edit_ground_truth_sheet(run / "edit-ground-truth.png")
-    out.print(f"[1/7] one person, every attribute value (exact edit ground truth): {gt}")
+    out.print(f"[1/8] one person, every attribute value (exact edit ground truth): {gt}")
     ds = generate_dataset(
         run / "synthfashion",
         SynthConfig(n=n, size=(size, size), seed=12345, region_mix=0.2, holdout=[{"color": "red", "sleeve": "long"}]),
     )
-    out.print(f"[2/7] SynthFashion dataset, {n} images at {size}px with masks and keypoints: {ds}")
+    out.print(f"[2/8] SynthFashion dataset, {n} images at {size}px with masks and keypoints: {ds}")
     report = check_dataset(ds, decode_images=True, progress=False)
     out.print(f"      validated: {report.n_items} items, {len(report.problems)} problems")
     if not report.ok:
         out.print(format_report(report), markup=False)
         raise typer.Exit(1)
     sheet = contact_sheet(ds, run / "sheet.png")
-    out.print(f"[3/7] contact sheet: {sheet}")
+    out.print(f"[3/8] contact sheet: {sheet}")
 
     net = load(model)
     rep = evaluate_attributes(net, str(ds), "test", progress=False)
     acc = ", ".join(f"{k} {v:.1%}" for k, v in rep.accuracy.items())
-    out.print(f"[4/7] attribute network {model.name}: accuracy on the demo's unseen test split: {acc}")
+    out.print(f"[4/8] attribute network {model.name}: accuracy on the demo's unseen test split: {acc}")
     out.print(
         "      pointing game (AAM peak inside the attribute's own pixels): "
         + ", ".join(f"{k} {v:.1%}" for k, v in rep.pointing.items())
@@ -108,7 +108,7 @@ def demo(
     )
 
     cat = build_catalog(model, ds, run / "catalog", splits=["train", "val"], progress=False)
-    out.print(f"[5/7] catalog of {len(cat)} items (SQLite + FAISS): {run / 'catalog'}")
+    out.print(f"[5/8] catalog of {len(cat)} items (SQLite + FAISS): {run / 'catalog'}")
     searcher = Searcher(Catalog.open(cat.root), net)
     query = test.items[0]
     change = {"sleeve": "sleeveless" if query.attributes["sleeve"] != "sleeveless" else "long"}
@@ -119,7 +119,7 @@ def demo(
         test.ds.image_path(query), hits, run / "search.png", title=", ".join(f"{k}={v}" for k, v in change.items())
     )
     out.print(
-        f"[6/7] query {query.id} {query.attributes} with {change}: exact target at rank(s) "
+        f"[6/8] query {query.id} {query.attributes} with {change}: exact target at rank(s) "
         f"{found or 'none in the top 8'}; {strip}"
     )
     from ..data.regions import has_region, region_value
@@ -148,12 +148,23 @@ def demo(
     with_sleeves = [it for it in test.items if it.attributes.get("sleeve") != "sleeveless"][:4]
     edited = edit_demo(test.ds, with_sleeves, run / "edits.png")
     if edited is None:
-        out.print(f"[7/7] editing: no shipped editor ({SHIPPED_EDITOR}) in this install")
+        out.print(f"[7/8] editing: no shipped editor ({SHIPPED_EDITOR}) in this install")
     else:
         out.print(
-            f"[7/7] the shipped AMGAN ({SHIPPED_EDITOR}) edits unseen test photos; each edit next to its exact "
+            f"[7/8] the shipped AMGAN ({SHIPPED_EDITOR}) edits unseen test photos; each edit next to its exact "
             "ground truth (input | sleeve | truth | colour | truth | colour on the sleeves only, the sleeves "
             f"given as a mask | truth): {edited[0]}"
+        )
+    from .demo_pose import SHIPPED_REPOSER, pose_demo
+
+    reposed = pose_demo(run / "repose.png")
+    if reposed is None:
+        out.print(f"[8/8] re-posing: no shipped re-posing model ({SHIPPED_REPOSER}) in this install")
+    else:
+        out.print(
+            f"[8/8] the shipped XingGAN ({SHIPPED_REPOSER}) renders four new people in new poses, their own "
+            f"pose found by the shipped keypoint estimator (source | target pose | result | exact ground truth): "
+            f"{reposed[0]}; SSIM to the truth {reposed[1]:.3f} (output = source: {reposed[2]:.3f})"
         )
     out.print(
         f"done in {time.perf_counter() - t0:.1f}s. Look at {sheet}, {gt}, {run / 'attribute-maps.png'} and {strip}."

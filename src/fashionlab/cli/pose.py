@@ -72,7 +72,10 @@ def pose(
     target_frame = None
     if target_pose_from is not None:
         reference = load_rgb(target_pose_from)
-        target = reposer.find_keypoints(reference)
+        try:
+            target = reposer.find_keypoints(reference)
+        except InputError as e:
+            raise InputError(e.message, path=target_pose_from, field=e.field) from None
         target_frame = reference.shape[:2]
     truth = load_rgb(ground_truth) if ground_truth is not None else None
     out_dir.mkdir(parents=True, exist_ok=True)
