@@ -50,4 +50,8 @@ def pose_demo(out_path: Path, people: int = 4, seed: int = 424242, model: str | 
     grid = Image.fromarray(image_grid(rows))
     grid.resize((grid.width * 2, grid.height * 2), Image.NEAREST).save(out_path)
     truth = np.stack(truths)
-    return out_path, float(np.mean(pose_ssim(np.stack(results), truth))), float(np.mean(pose_ssim(np.stack(sources), truth)))
+    return (
+        out_path,
+        float(np.mean(pose_ssim(np.stack(results), truth))),
+        float(np.mean(pose_ssim(np.stack(sources), truth))),
+    )
