@@ -234,24 +234,43 @@ def fuse_candidates(candidates: torch.Tensor, source_image: torch.Tensor, fusion
     return (images * weights.unsqueeze(2)).sum(1)
 
 
-class XingGenerator(nn.Module):
-    """XingGAN's generator: ``forward(source_image (B, 3, H, W), source_pose (B, 18, H, W), target_pose (B, 18,
-    H, W)) -> image (B, 3, H, W)``, the source person rendered in the target pose (see the module docstring).
+class TwoStreamGenerator(nn.Module):
+    """What XingGAN and PATN share: the appearance encoder (source image), the shape encoder (both poses'
+    heatmaps) and ``blocks`` blocks that carry the two states; subclasses add their decoders and ``decode``."""
 
-    With the defaults (the official Market settings) it has 44,853,189 parameters."""
-
-    def __init__(self, cfg: XingGeneratorConfig | None = None):
+    def __init__(self, cfg: XingGeneratorConfig | PatnGeneratorConfig, block):
         super().__init__()
-        cfg = cfg or XingGeneratorConfig()
         _check_norm(cfg.norm)
         self.cfg = cfg
         width, norm, channels = cfg.width, cfg.norm, 4 * cfg.width
         self.appearance_encoder = DownsamplingEncoder(3, width, norm)
         self.shape_encoder = DownsamplingEncoder(2 * cfg.pose_channels, width, norm)
         self.blocks = nn.ModuleList(
-            XingBlock(channels, channels if index == 0 else 2 * channels, norm, cfg.dropout, cfg.attention)
-            for index in range(cfg.blocks)
+            block(channels, channels if index == 0 else 2 * channels) for index in range(cfg.blocks)
         )
+
+    def encode(
+        self, source_image: torch.Tensor, source_pose: torch.Tensor, target_pose: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The (appearance, shape) states after the last block."""
+        _check_image_size(source_image)
+        appearance = self.appearance_encoder(source_image)
+        shape = self.shape_encoder(torch.cat([source_pose, target_pose], 1))
+        for block in self.blocks:
+            appearance, shape = block(appearance, shape)
+        return appearance, shape
+
+
+class XingGenerator(TwoStreamGenerator):
+    """XingGAN's generator: ``forward(source_image (B, 3, H, W), source_pose (B, 18, H, W), target_pose (B, 18,
+    H, W)) -> image (B, 3, H, W)``, the source person rendered in the target pose (see the module docstring).
+
+    With the defaults (the official Market settings) it has 44,853,189 parameters."""
+
+    def __init__(self, cfg: XingGeneratorConfig | None = None):
+        cfg = cfg or XingGeneratorConfig()
+        super().__init__(cfg, lambda c, c_shape: XingBlock(c, c_shape, cfg.norm, cfg.dropout, cfg.attention))
+        width, norm, channels = cfg.width, cfg.norm, 4 * cfg.width
         shape_state_channels = 2 * channels if cfg.blocks else channels
         self.appearance_decoder = ImageDecoder(width, 3 * cfg.candidates, norm)
         self.shape_reducer = nn.Sequential(
@@ -268,43 +287,26 @@ class XingGenerator(nn.Module):
         init_generator_weights(self)
 
     def forward(self, source_image: torch.Tensor, source_pose: torch.Tensor, target_pose: torch.Tensor) -> torch.Tensor:
-        _check_image_size(source_image)
-        appearance = self.appearance_encoder(source_image)
-        shape = self.shape_encoder(torch.cat([source_pose, target_pose], 1))
-        for block in self.blocks:
-            appearance, shape = block(appearance, shape)
+        appearance, shape = self.encode(source_image, source_pose, target_pose)
         fusion_logits = self.fusion_decoder(torch.cat([appearance, shape], 1))
         candidates = torch.cat([self.appearance_decoder(appearance), self.shape_decoder(self.shape_reducer(shape))], 1)
         return fuse_candidates(candidates, source_image, fusion_logits)
 
 
-class PatnGenerator(nn.Module):
+class PatnGenerator(TwoStreamGenerator):
     """The PATN baseline's generator (Pose-Transfer ``PATNModel``): same signature as :class:`XingGenerator`;
     the two encoders, ``blocks`` :class:`PatnBlock` and one :class:`ImageDecoder` from the appearance state.
 
     With the defaults (the official Market settings) it has 41,365,763 parameters."""
 
     def __init__(self, cfg: PatnGeneratorConfig | None = None):
-        super().__init__()
         cfg = cfg or PatnGeneratorConfig()
-        _check_norm(cfg.norm)
-        self.cfg = cfg
-        width, norm, channels = cfg.width, cfg.norm, 4 * cfg.width
-        self.appearance_encoder = DownsamplingEncoder(3, width, norm)
-        self.shape_encoder = DownsamplingEncoder(2 * cfg.pose_channels, width, norm)
-        self.blocks = nn.ModuleList(
-            PatnBlock(channels, channels if index == 0 else 2 * channels, norm, cfg.dropout)
-            for index in range(cfg.blocks)
-        )
-        self.decoder = ImageDecoder(width, 3, norm)
+        super().__init__(cfg, lambda c, c_shape: PatnBlock(c, c_shape, cfg.norm, cfg.dropout))
+        self.decoder = ImageDecoder(cfg.width, 3, cfg.norm)
         init_generator_weights(self)
 
     def forward(self, source_image: torch.Tensor, source_pose: torch.Tensor, target_pose: torch.Tensor) -> torch.Tensor:
-        _check_image_size(source_image)
-        appearance = self.appearance_encoder(source_image)
-        shape = self.shape_encoder(torch.cat([source_pose, target_pose], 1))
-        for block in self.blocks:
-            appearance, shape = block(appearance, shape)
+        appearance, _ = self.encode(source_image, source_pose, target_pose)
         return self.decoder(appearance)
 
 
