@@ -8,24 +8,15 @@ W=${1:-bench-work}
 FL=${FL:-.venv/bin/fashionlab}
 export OMP_NUM_THREADS=1
 FL=$(realpath "$FL")
+BENCH=$(realpath "$(dirname "$0")")
 mkdir -p "$W"
 cd "$W"
 
 [ -d sf64 ] || $FL data synth --out sf64 --n 20000 --size 64 --seed 10 --holdout color=red,sleeve=long
 [ -d sf64-eval ] || $FL data synth --out sf64-eval --n 20000 --size 64 --seed 20
 
-# train NAME OUT ARGS...: a new run in OUT, or the newest unfinished one there resumed
-train() {
-  local model=$1 out=$2; shift 2
-  local last
-  last=$(ls -d "$out/$model"/run-* 2>/dev/null | tail -n 1 || true)
-  if [ -n "$last" ] && [ -f "$last/export/model.safetensors" ]; then return 0; fi
-  if [ -n "$last" ] && [ -d "$last/checkpoints" ]; then
-    $FL train "$model" --resume "$last" --no-progress
-  else
-    $FL train "$model" --out "$out" --no-progress "$@"
-  fi
-}
+# train MODEL OUT ARGS...: a new run, or the newest unfinished one resumed (bench/train_or_resume.sh)
+source "$BENCH/train_or_resume.sh"
 
 # the frozen 64 px classifier (CAMs, perceptual features) and, on other data with another seed, the evaluator
 train attrnet runs64 --preset cpu64 --data sf64 &

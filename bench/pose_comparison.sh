@@ -10,6 +10,7 @@ W=${1:-bench-work}
 FL=${FL:-.venv/bin/fashionlab}
 export OMP_NUM_THREADS=1
 FL=$(realpath "$FL")
+BENCH=$(realpath "$(dirname "$0")")
 mkdir -p "$W"
 cd "$W"
 
@@ -18,18 +19,8 @@ cd "$W"
 [ -d sfpose128 ] || $FL data synth --out sfpose128 --n 16000 --size 128x64 --poses-per-person 4 --seed 91
 [ -d sfattr128 ] || $FL data synth --out sfattr128 --n 20000 --size 128x64 --pose-range wide --seed 92
 
-# train NAME OUT ARGS...: a new run in OUT, or the newest unfinished one there resumed
-train() {
-  local model=$1 out=$2; shift 2
-  local last
-  last=$(ls -d "$out/$model"/run-* 2>/dev/null | tail -n 1 || true)
-  if [ -n "$last" ] && [ -f "$last/export/model.safetensors" ]; then return 0; fi
-  if [ -n "$last" ] && [ -d "$last/checkpoints" ]; then
-    $FL train "$model" --resume "$last" --no-progress
-  else
-    $FL train "$model" --out "$out" --no-progress "$@"
-  fi
-}
+# train MODEL OUT ARGS...: a new run, or the newest unfinished one resumed (bench/train_or_resume.sh)
+source "$BENCH/train_or_resume.sh"
 
 # the keypoint estimator (PCKh; shipped as asset:keypoints-synth128x64) and the attribute evaluator
 # (FID-like, preservation; shipped as asset:attrnet-synthpose128-eval)

@@ -117,13 +117,9 @@ def pose_mask(keypoints, height: int, width: int) -> np.ndarray:
     return m.astype(bool)
 
 
-def pose_ssim(generated, target) -> float | np.ndarray:
-    """SSIM as the official ``getMetrics_*.py`` computes it: scikit-image ``structural_similarity(target,
-    generated, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, channel_axis=2,
-    data_range=generated.max() - generated.min())`` on uint8 RGB at native size, per pair (not 255).
-
-    ``generated`` and ``target``: uint8 ``(H, W, 3)`` or ``(N, H, W, 3)``. Returns a float for one pair,
-    else ``(N,)`` (the official score is their mean)."""
+def _ssim_by_generated_range(generated, target, mask=None) -> float | np.ndarray:
+    """Per pair, both images times ``mask`` (if given), then SSIM(target, generated) with ``data_range`` =
+    max - min of the (masked) generated image: what the official scripts compute."""
     gen, tgt = np.asarray(generated), np.asarray(target)
     if gen.shape != tgt.shape or gen.ndim not in (3, 4):
         raise ValueError(
@@ -132,10 +128,24 @@ def pose_ssim(generated, target) -> float | np.ndarray:
     single = gen.ndim == 3
     if single:
         gen, tgt = gen[None], tgt[None]
+    if mask is not None:
+        m = np.asarray(mask, dtype=bool)
+        m = np.broadcast_to(m if m.ndim == 3 else m[None], gen.shape[:3])[..., None]
+        gen, tgt = gen * m.astype(gen.dtype), tgt * m.astype(tgt.dtype)  # the official image * mask[..., None]
     scores = np.array(
         [float(ssim(t, g, data_range=float(g.max()) - float(g.min()))) for g, t in zip(gen, tgt, strict=True)]
     )
     return float(scores[0]) if single else scores
+
+
+def pose_ssim(generated, target) -> float | np.ndarray:
+    """SSIM as the official ``getMetrics_*.py`` computes it: scikit-image ``structural_similarity(target,
+    generated, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, channel_axis=2,
+    data_range=generated.max() - generated.min())`` on uint8 RGB at native size, per pair (not 255).
+
+    ``generated`` and ``target``: uint8 ``(H, W, 3)`` or ``(N, H, W, 3)``. Returns a float for one pair,
+    else ``(N,)`` (the official score is their mean)."""
+    return _ssim_by_generated_range(generated, target)
 
 
 def mask_ssim(generated, target, mask) -> float | np.ndarray:
@@ -146,23 +156,7 @@ def mask_ssim(generated, target, mask) -> float | np.ndarray:
 
     ``generated`` and ``target``: uint8 ``(H, W, 3)`` or ``(N, H, W, 3)``; ``mask``: bool ``(H, W)`` or
     ``(N, H, W)``. Returns a float for one pair, else ``(N,)`` (the official score is their mean)."""
-    gen, tgt = np.asarray(generated), np.asarray(target)
-    if gen.shape != tgt.shape or gen.ndim not in (3, 4):
-        raise ValueError(
-            f"expected two images (H, W, C) or batches (N, H, W, C) of one shape, got {gen.shape}, {tgt.shape}"
-        )
-    single = gen.ndim == 3
-    if single:
-        gen, tgt = gen[None], tgt[None]
-    m = np.asarray(mask, dtype=bool)
-    m = np.broadcast_to(m if m.ndim == 3 else m[None], gen.shape[:3])
-    scores = np.empty(len(gen), dtype=np.float64)
-    for i in range(len(gen)):
-        g = gen[i] * m[i][..., None].astype(gen.dtype)  # the official image * mask[..., np.newaxis]
-        t = tgt[i] * m[i][..., None].astype(tgt.dtype)
-        data_range = float(g.max()) - float(g.min())
-        scores[i] = float(ssim(t, g, data_range=data_range))
-    return float(scores[0]) if single else scores
+    return _ssim_by_generated_range(generated, target, mask)
 
 
 def l1(generated, target) -> float:
