@@ -304,6 +304,7 @@ def test_eval_pose_scores_models_and_reference_rows(tiny_repose, tmp_path):
     assert truth["ssim"] == pytest.approx(1.0) and truth["l1"] == 0 and truth["mask_ssim"] == pytest.approx(1.0)
     assert reports[0]["ssim"] < 1 and reports[0]["l1"] > 0  # the two poses differ
     assert all(0 <= r["pckh"] <= 1 for r in reports)
+    assert Image.open(tmp_path / "e" / "displacement.png").size == (480, 240)
     assert (tmp_path / "e" / "grid.png").exists() and "| method |" in (tmp_path / "e" / "pose.md").read_text()
 
 

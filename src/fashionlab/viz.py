@@ -53,3 +53,36 @@ def aam_sheet(net, x: torch.Tensor, attributes) -> np.ndarray:
             row.append(overlay(imgs[i], cam))
         rows.append(np.concatenate(row, axis=1))
     return np.concatenate(rows, axis=0)
+
+
+def histogram(
+    values, bins: int = 20, title: str = "", unit: str = "", size: tuple[int, int] = (240, 480)
+) -> np.ndarray:
+    """A uint8 (H, W, 3) bar chart of the finite ``values`` in ``bins`` equal bins, with the title, the
+    axis range and the median drawn in (Pillow only)."""
+    from PIL import Image, ImageDraw
+
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    h, w = size
+    canvas = Image.new("RGB", (w, h), (255, 255, 255))
+    draw = ImageDraw.Draw(canvas)
+    draw.text((8, 4), title, fill=(0, 0, 0))
+    if len(v) == 0:
+        draw.text((8, h // 2), "no values", fill=(0, 0, 0))
+        return np.asarray(canvas)
+    lo, hi = float(v.min()), float(v.max()) if v.max() > v.min() else float(v.min()) + 1.0
+    counts, edges = np.histogram(v, bins=bins, range=(lo, hi))
+    left, right, top, bottom = 30, w - 10, 22, h - 24
+    bar = (right - left) / bins
+    for k, c in enumerate(counts):
+        y = bottom - (bottom - top) * c / max(counts.max(), 1)
+        draw.rectangle([left + k * bar + 1, y, left + (k + 1) * bar - 1, bottom], fill=(70, 110, 180))
+    median = float(np.median(v))
+    mx = left + (right - left) * (median - lo) / (hi - lo)
+    draw.line([mx, top, mx, bottom], fill=(200, 40, 40), width=2)
+    draw.line([left, bottom, right, bottom], fill=(0, 0, 0))
+    draw.text((left, bottom + 4), f"{lo:.2f}{unit}", fill=(0, 0, 0))
+    draw.text((right - 50, bottom + 4), f"{hi:.2f}{unit}", fill=(0, 0, 0))
+    draw.text((mx + 4, top), f"median {median:.2f}{unit} (n={len(v)})", fill=(200, 40, 40))
+    return np.asarray(canvas)

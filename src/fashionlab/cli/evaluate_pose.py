@@ -40,7 +40,7 @@ def eval_pose(
     split: Annotated[str, typer.Option(help="The split whose pairs are scored.")] = "test",
     pairs: Annotated[int, typer.Option(help="Pairs scored (a fixed seeded sample; 0: all).")] = 1000,
     out_dir: Annotated[
-        Path | None, typer.Option("--out", help="A new folder: pose.md, grid.png, reports.json.")
+        Path | None, typer.Option("--out", help="A new folder: pose.md, grid.png, displacement.png, reports.json.")
     ] = None,
     grid_rows: Annotated[int, typer.Option(help="Pairs shown in the grid.")] = 8,
     batch_size: Annotated[int, typer.Option(help="Pairs per batch.")] = 32,
@@ -54,7 +54,7 @@ def eval_pose(
     from ..metrics.pose_eval import PoseEvaluation, ground_truth_method, identity_method, pose_table, reposer_method
     from ..models.keypoints import draw_skeleton
     from ..models.registry import load
-    from ..viz import image_grid
+    from ..viz import histogram, image_grid
 
     if out_dir is not None and out_dir.exists() and any(out_dir.iterdir()):
         raise OutputExistsError(f"{out_dir} exists and is not empty; choose a new --out")
@@ -104,6 +104,8 @@ def eval_pose(
     columns += [denormalise(reposer_method(r)(batch).float().cpu()) for _, r in reposers]
     grid = image_grid([[c[i] for c in columns] for i in range(len(shown))])
     Image.fromarray(grid).save(out_dir / "grid.png")
+    title = "keypoint displacement source -> target (head sizes)"
+    Image.fromarray(histogram(ev.displacement, 24, title)).save(out_dir / "displacement.png")
     names = ", ".join(n for n, _ in reposers)
     out.print(f"written: {out_dir / 'pose.md'}, {out_dir / 'grid.png'} (columns: source, target pose, target, {names})")
 
