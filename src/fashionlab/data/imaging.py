@@ -178,6 +178,34 @@ class Preprocess:
         """An image file as the model's (3, h, w) input tensor (grayscale/RGBA converted, resized)."""
         return self.image(load_rgb(path))
 
+    def resize_batch(self, x):
+        """A (B, 3, H, W) batch in [-1, 1] of another size at this size **as** ``resize`` **says** (the tensor
+        twin of :func:`resize_rgb`: ``fit`` keeps the aspect and pads with white, ``crop`` centre-crops,
+        ``stretch`` resizes plainly; bilinear): what a model trained on ``resize``-d images of another aspect
+        must see. The batch itself when the size is already right."""
+        import torch
+        import torch.nn.functional as F
+
+        th, tw = self.size
+        h, w = x.shape[-2:]
+        if (h, w) == (th, tw):
+            return x
+        if self.resize == "stretch":
+            return F.interpolate(x, (th, tw), mode="bilinear", align_corners=False)
+        if self.resize == "crop":
+            scale = max(th / h, tw / w)
+            nh, nw = max(th, round(h * scale)), max(tw, round(w * scale))
+            y = F.interpolate(x, (nh, nw), mode="bilinear", align_corners=False)
+            y0, x0 = (nh - th) // 2, (nw - tw) // 2
+            return y[..., y0 : y0 + th, x0 : x0 + tw]
+        scale = min(th / h, tw / w)
+        nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
+        y = F.interpolate(x, (nh, nw), mode="bilinear", align_corners=False) if (nh, nw) != (h, w) else x
+        out = torch.ones(*x.shape[:-2], th, tw, dtype=x.dtype, device=x.device)
+        y0, x0 = (th - nh) // 2, (tw - nw) // 2
+        out[..., y0 : y0 + nh, x0 : x0 + nw] = y
+        return out
+
     def fit_batch(self, x):
         """A (B, 3, H, W) batch already in [-1, 1] (another model's input or output) at this size: bilinear
         resizing when the size differs, the batch itself otherwise."""
