@@ -42,7 +42,24 @@ def spatial_attention(
     key_seq = key.flatten(2).transpose(1, 2).unsqueeze(1)
     value_seq = value.flatten(2).transpose(1, 2).unsqueeze(1)
     if implementation == "sdpa":
-        attended = F.scaled_dot_product_attention(query_seq, key_seq, value_seq, scale=1.0)
+        # The fused (flash / memory-efficient) kernels need one head size for queries, keys and values, and
+        # here values have C channels and queries D = C / 8: otherwise PyTorch silently falls back to the
+        # plain math, (HW x HW) matrix included. So the values are cut into C / D heads of D channels that
+        # share the same queries and keys: each head is softmax(QK^T) V_h, and their concatenation is exactly
+        # softmax(QK^T) V, with memory linear in HW.
+        dim = query_seq.shape[-1]
+        if value_channels % dim == 0 and value_channels != dim:
+            heads = value_channels // dim
+            value_heads = value_seq.squeeze(1).unflatten(-1, (heads, dim)).transpose(1, 2)  # (B, heads, HW, D)
+            attended = F.scaled_dot_product_attention(
+                query_seq.expand(-1, heads, -1, -1).contiguous(),
+                key_seq.expand(-1, heads, -1, -1).contiguous(),
+                value_heads.contiguous(),
+                scale=1.0,
+            )
+            attended = attended.transpose(1, 2).flatten(2).unsqueeze(1)  # (B, 1, HW, C)
+        else:
+            attended = F.scaled_dot_product_attention(query_seq, key_seq, value_seq, scale=1.0)
     elif implementation == "plain":
         weights = torch.softmax(query_seq @ key_seq.transpose(-2, -1), dim=-1)  # (B, 1, HW query, HW key)
         attended = weights @ value_seq
