@@ -59,7 +59,10 @@ def eval_pose(
     if out_dir is not None and out_dir.exists() and any(out_dir.iterdir()):
         raise OutputExistsError(f"{out_dir} exists and is not empty; choose a new --out")
     loaded = [(m, _load_reposer(m)) for m in models]
-    reposers = [(f"{r.kind} ({_name(m)})", r) for m, r in loaded]
+    names = [_name(m) for m, _ in loaded]
+    if len(set(names)) < len(names):  # two run-001 of different folders: name them by their paths
+        names = [str(m).removesuffix("/export").removesuffix("/") for m, _ in loaded]
+    reposers = [(f"{r.kind} ({name})", r) for name, (_, r) in zip(names, loaded, strict=True)]
     sizes = {tuple(r.preprocess.size) for _, r in reposers}
     if len(sizes) > 1:
         raise InputError(

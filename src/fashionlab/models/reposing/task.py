@@ -345,6 +345,6 @@ class ReposeTask(Task):
                 "sigma": self.cfg.sigma,
                 "keypoint_model": keypoint_model,
                 "keypoint_order": "openpose-18",
-                "perceptual_network": self.cfg.perceptual_network,
+                "perceptual_network": self.cfg.perceptual_network if self.cfg.loss.perceptual else None,
             },
         )
