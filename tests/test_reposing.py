@@ -362,7 +362,6 @@ def test_demo_pose_grid_compares_with_the_exact_ground_truth(tiny_repose, tmp_pa
 def test_resize_batch_is_the_tensor_twin_of_resize_rgb(mode):
     """An evaluator trained on fitted 128x64 people must read generated 128x64 people fitted the same way."""
     from fashionlab.data.imaging import Preprocess, normalise, resize_rgb
-
     from fashionlab.synth.render import render
 
     garment = {"sleeve": "long", "color": "red", "pattern": "dots", "collar": "crew", "fastening": "none"}

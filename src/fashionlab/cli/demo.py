@@ -167,5 +167,6 @@ def demo(
             f"{reposed[0]}; SSIM to the truth {reposed[1]:.3f} (output = source: {reposed[2]:.3f})"
         )
     out.print(
-        f"done in {time.perf_counter() - t0:.1f}s. Look at {sheet}, {gt}, {run / 'attribute-maps.png'}, {strip}, {run / 'edits.png'} and {run / 'repose.png'}."
+        f"done in {time.perf_counter() - t0:.1f}s. Look at {sheet}, {gt}, {run / 'attribute-maps.png'}, {strip}, "
+        f"{run / 'edits.png'} and {run / 'repose.png'}."
     )
