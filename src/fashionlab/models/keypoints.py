@@ -45,14 +45,21 @@ from ..engine.task import OptimizerConfig, StepContext, Task
 from ..engine.trainer import TrainConfig
 from ..errors import InputError
 from ..viz import image_grid
+from .keypoint_geometry import (  # noqa: F401 - the geometry is part of this model's public interface
+    FLIP_PERMUTATION,
+    HEATMAP_STRIDE,
+    _as_float_tensor,
+    flip_batch,
+    flip_keypoints,
+    heatmap_to_input,
+    input_to_heatmap,
+    keypoint_missing,
+    mark_outside_missing,
+    resize_keypoints,
+    unresize_keypoints,
+    zoom_shift,
+)
 from .registry import register_model
-
-#: Output stride of the heatmaps: one heatmap pixel per 4x4 input pixels.
-HEATMAP_STRIDE = 4
-
-#: ``FLIP_PERMUTATION[k]``: the keypoint that point ``k`` becomes in a mirrored image (OpenPose order:
-#: nose, neck, Rsho, Relb, Rwri, Lsho, Lelb, Lwri, Rhip, Rkne, Rank, Lhip, Lkne, Lank, Leye, Reye, Lear, Rear).
-FLIP_PERMUTATION = (0, 1, 5, 6, 7, 2, 3, 4, 11, 12, 13, 8, 9, 10, 15, 14, 17, 16)
 
 #: The limbs drawn in sample sheets (OpenPose's 17 connections).
 SKELETON = (
@@ -106,137 +113,6 @@ class KeypointNetConfig:
         default_factory=lambda: OptimizerConfig(kind="adam", lr=1e-3, betas=(0.9, 0.999), lr_decay_start=0.6)
     )
     train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=6000, batch_size=32))
-
-
-# -------------------------------------------------------------------------------------- geometry helpers
-def _as_float_tensor(keypoints) -> torch.Tensor:
-    kps = torch.as_tensor(keypoints)
-    if kps.shape[-2:] != (NUM_KEYPOINTS, 2):
-        raise ValueError(f"keypoints must have shape (..., 18, 2), got {tuple(kps.shape)}")
-    return kps if kps.is_floating_point() else kps.float()
-
-
-def keypoint_missing(keypoints: torch.Tensor) -> torch.Tensor:
-    """Boolean ``(..., 18)``: True where a point is missing (either coordinate -1)."""
-    return (keypoints[..., 0] == MISSING) | (keypoints[..., 1] == MISSING)
-
-
-def mark_outside_missing(keypoints: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """``keypoints`` with every point outside ``0 <= x < width``, ``0 <= y < height`` set to -1 (a copy)."""
-    kps = _as_float_tensor(keypoints).clone()
-    x, y = kps[..., 0], kps[..., 1]
-    outside = keypoint_missing(kps) | (x < 0) | (x >= width) | (y < 0) | (y >= height)
-    kps[outside] = MISSING
-    return kps
-
-
-def flip_keypoints(keypoints, width: int) -> torch.Tensor:
-    """The ``(..., 18, 2)`` keypoints of the horizontally mirrored image of ``width`` pixels: ``x`` becomes
-    ``width - 1 - x`` (what ``image.flip(-1)`` does to pixel ``x``) and each left point trades places with
-    its right counterpart (:data:`FLIP_PERMUTATION`). Missing points stay missing."""
-    kps = _as_float_tensor(keypoints)
-    missing = keypoint_missing(kps)
-    mirrored = kps.clone()
-    mirrored[..., 0] = (width - 1) - kps[..., 0]
-    mirrored[missing] = MISSING
-    return mirrored[..., list(FLIP_PERMUTATION), :]
-
-
-def resize_keypoints(keypoints, from_size: tuple[int, int], to_size: tuple[int, int], mode: str = "fit"):
-    """Where the points of a ``from_size`` (height, width) image land in ``resize_rgb(image, to_size, mode)``.
-
-    Follows :func:`fashionlab.data.imaging.resize_rgb` exactly: the resized image's rounded size, its
-    integer padding offset (``fit``) or crop offset (``crop``), and PIL's pixel-centre alignment (source
-    pixel centre ``x`` lands at ``(x + 0.5) * new_w / w - 0.5``). Points cropped away become missing
-    (see :func:`_inside_or_missing` for the frame's edge).
-    Returns a float32 numpy array of the keypoints' shape."""
-    kps = np.array(keypoints, dtype=np.float64)
-    missing = (kps[..., 0] == MISSING) | (kps[..., 1] == MISSING)
-    (h, w), (th, tw) = from_size, to_size
-    sx, sy, ox, oy = _resize_geometry(h, w, th, tw, mode)
-    out = np.stack([(kps[..., 0] + 0.5) * sx - 0.5 + ox, (kps[..., 1] + 0.5) * sy - 0.5 + oy], axis=-1)
-    return _inside_or_missing(out, missing, th, tw)
-
-
-def unresize_keypoints(keypoints, from_size: tuple[int, int], to_size: tuple[int, int], mode: str = "fit"):
-    """The inverse of :func:`resize_keypoints`: points found in the ``to_size`` resized image, mapped back
-    to the original ``from_size`` (height, width) image (points on the padding become missing)."""
-    kps = np.array(keypoints, dtype=np.float64)
-    missing = (kps[..., 0] == MISSING) | (kps[..., 1] == MISSING)
-    (h, w), (th, tw) = from_size, to_size
-    sx, sy, ox, oy = _resize_geometry(h, w, th, tw, mode)
-    out = np.stack([(kps[..., 0] + 0.5 - ox) / sx - 0.5, (kps[..., 1] + 0.5 - oy) / sy - 0.5], axis=-1)
-    return _inside_or_missing(out, missing, h, w)
-
-
-def _inside_or_missing(points: np.ndarray, missing: np.ndarray, height: int, width: int) -> np.ndarray:
-    """float32 ``points`` with those outside the frame set to -1. Inside means ``-0.5 <= x < width`` (the
-    first pixel's area and the dataset format's ``x < width``); ``x`` in ``[-0.5, 0)`` is clamped to 0."""
-    x, y = points[..., 0], points[..., 1]
-    outside = (x < -0.5) | (x >= width) | (y < -0.5) | (y >= height)
-    out = np.maximum(points, 0.0)
-    out[missing | outside] = MISSING
-    return out.astype(np.float32)
-
-
-def _resize_geometry(h: int, w: int, th: int, tw: int, mode: str) -> tuple[float, float, float, float]:
-    """(scale x, scale y, offset x, offset y) of resize_rgb: ``x' = (x + 0.5) * scale - 0.5 + offset``."""
-    if (h, w) == (th, tw) or mode == "stretch":
-        return tw / w, th / h, 0.0, 0.0
-    if mode == "crop":
-        s = max(th / h, tw / w)
-        nh, nw = max(th, round(h * s)), max(tw, round(w * s))
-        return nw / w, nh / h, -float((nw - tw) // 2), -float((nh - th) // 2)
-    if mode == "fit":
-        s = min(th / h, tw / w)
-        nh, nw = max(1, round(h * s)), max(1, round(w * s))
-        return nw / w, nh / h, float((tw - nw) // 2), float((th - nh) // 2)
-    raise InputError(f"unknown resize mode {mode!r}; valid: fit, crop, stretch", field="resize")
-
-
-def input_to_heatmap(keypoints: torch.Tensor, stride: int = HEATMAP_STRIDE) -> torch.Tensor:
-    """Input-pixel keypoints -> positions on the stride-``stride`` heatmap grid (pixel centres aligned:
-    heatmap pixel ``j`` covers input pixels ``stride*j .. stride*j + stride - 1``). Missing stays -1."""
-    out = (keypoints + 0.5) / stride - 0.5
-    return torch.where(keypoint_missing(keypoints)[..., None], torch.full_like(out, MISSING), out)
-
-
-def heatmap_to_input(positions: torch.Tensor, stride: float = HEATMAP_STRIDE) -> torch.Tensor:
-    """The inverse of :func:`input_to_heatmap` (no missing-point handling: callers mark those)."""
-    return (positions + 0.5) * stride - 0.5
-
-
-# ------------------------------------------------------------------------------------------ augmentation
-def flip_batch(images: torch.Tensor, keypoints: torch.Tensor, flip: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mirror the samples of a ``(B, 3, H, W)`` batch where ``flip`` (``(B,)`` bool) is True, with their
-    ``(B, 18, 2)`` keypoints (:func:`flip_keypoints`)."""
-    flip = flip.to(images.device)
-    images = torch.where(flip[:, None, None, None], images.flip(-1), images)
-    mirrored = flip_keypoints(keypoints, images.shape[-1])
-    return images, torch.where(flip[:, None, None], mirrored, keypoints)
-
-
-def zoom_shift(
-    images: torch.Tensor, keypoints: torch.Tensor, zoom: torch.Tensor, shift: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Zoom each image of a ``(B, 3, H, W)`` batch in [-1, 1] by ``zoom[b]`` about its centre, then move it
-    by ``shift[b] = (dx, dy)`` (fractions of the width and height), bilinearly; uncovered pixels are white.
-    The ``(B, 18, 2)`` keypoints move with the content; those that leave the frame become missing."""
-    b, _, h, w = images.shape
-    zoom = zoom.to(images.device, images.dtype)
-    shift = shift.to(images.device, images.dtype)
-    theta = torch.zeros(b, 2, 3, device=images.device, dtype=images.dtype)
-    theta[:, 0, 0] = theta[:, 1, 1] = 1.0 / zoom
-    theta[:, :, 2] = -2.0 * shift / zoom[:, None]  # output n -> input (n - 2 shift) / zoom (normalised units)
-    grid = F.affine_grid(theta, [b, 3, h, w], align_corners=False)
-    moved = F.grid_sample(images - 1.0, grid, mode="bilinear", padding_mode="zeros", align_corners=False) + 1.0
-    kps = _as_float_tensor(keypoints).to(images.device)
-    size = torch.tensor([w, h], device=kps.device, dtype=kps.dtype)
-    normalised = (2.0 * kps + 1.0) / size - 1.0
-    normalised = normalised * zoom[:, None, None].to(kps.dtype) + 2.0 * shift[:, None, :].to(kps.dtype)
-    out = ((normalised + 1.0) * size - 1.0) / 2.0
-    out = torch.where(keypoint_missing(kps)[..., None], torch.full_like(out, MISSING), out)
-    return moved, mark_outside_missing(out, h, w)
 
 
 # ----------------------------------------------------------------------------------- targets and loss
