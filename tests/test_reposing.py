@@ -359,7 +359,7 @@ def test_demo_pose_grid_compares_with_the_exact_ground_truth(tiny_repose, tmp_pa
 
 
 @pytest.mark.parametrize("mode", ["fit", "crop", "stretch"])
-def test_resize_batch_is_the_tensor_twin_of_resize_rgb(mode):
+def test_fit_batch_is_the_tensor_twin_of_resize_rgb(mode):
     """An evaluator trained on fitted 128x64 people must read generated 128x64 people fitted the same way."""
     from fashionlab.data.imaging import Preprocess, normalise, resize_rgb
     from fashionlab.synth.render import render
@@ -368,7 +368,7 @@ def test_resize_batch_is_the_tensor_twin_of_resize_rgb(mode):
     img = render(3, garment, size=(128, 64), framing="full").image  # a picture, not noise (filters differ on noise)
     for size in [(128, 128), (64, 64), (96, 80)]:
         want = normalise(resize_rgb(img, size, mode))
-        got = Preprocess(size, mode).resize_batch(normalise(img)[None])[0]
+        got = Preprocess(size, mode).fit_batch(normalise(img)[None])[0]
         # PIL's and torch's bilinear filters differ a little when downscaling; the geometry must be the same
         assert got.shape == want.shape and float((got - want).abs().mean()) < 0.03, (mode, size)
         if mode == "fit" and size == (128, 128):  # no resampling: padding only, exactly

@@ -178,11 +178,11 @@ class Preprocess:
         """An image file as the model's (3, h, w) input tensor (grayscale/RGBA converted, resized)."""
         return self.image(load_rgb(path))
 
-    def resize_batch(self, x):
-        """A (B, 3, H, W) batch in [-1, 1] of another size at this size **as** ``resize`` **says** (the tensor
-        twin of :func:`resize_rgb`: ``fit`` keeps the aspect and pads with white, ``crop`` centre-crops,
-        ``stretch`` resizes plainly; bilinear): what a model trained on ``resize``-d images of another aspect
-        must see. The batch itself when the size is already right."""
+    def fit_batch(self, x):
+        """A (B, 3, H, W) batch already in [-1, 1] (another model's input or output) at this size, resized as
+        ``resize`` says (the tensor twin of :func:`resize_rgb`: ``fit`` keeps the aspect and pads with white,
+        ``crop`` centre-crops, ``stretch`` resizes plainly; bilinear), so a model trained on ``resize``-d
+        images of another aspect sees what it was trained on. The batch itself when the size is right."""
         import torch
         import torch.nn.functional as F
 
@@ -205,15 +205,6 @@ class Preprocess:
         y0, x0 = (th - nh) // 2, (tw - nw) // 2
         out[..., y0 : y0 + nh, x0 : x0 + nw] = y
         return out
-
-    def fit_batch(self, x):
-        """A (B, 3, H, W) batch already in [-1, 1] (another model's input or output) at this size: bilinear
-        resizing when the size differs, the batch itself otherwise."""
-        import torch.nn.functional as F
-
-        if tuple(x.shape[-2:]) == tuple(self.size):
-            return x
-        return F.interpolate(x, self.size, mode="bilinear", align_corners=False)
 
     def to_dict(self) -> dict:
         return {"size": list(self.size), "resize": self.resize, "input_range": [-1, 1]}

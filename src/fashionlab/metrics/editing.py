@@ -148,13 +148,10 @@ def plan_edits(labels: np.ndarray, sizes: list[int], seed: int = 0) -> EditPlan:
     return EditPlan(np.asarray(rows), np.asarray(attrs), np.asarray(values))
 
 
-def _evaluator_outputs(evaluator, x: torch.Tensor, keep_aspect: bool = False):
-    """(per-attribute predictions (B, M), global embeddings (B, D), pooled features (B, C)) of the evaluator.
-    ``keep_aspect``: bring ``x`` to the evaluator's size as its ``resize`` mode says (``resize_batch``: images
-    of another aspect, e.g. 128x64 people for a 128x128 evaluator), not by plain bilinear resizing."""
+def _evaluator_outputs(evaluator, x: torch.Tensor):
+    """(per-attribute predictions (B, M), global embeddings (B, D), pooled features (B, C)) of the evaluator."""
     with torch.no_grad():
-        prep = evaluator.preprocess
-        out = evaluator(prep.resize_batch(x) if keep_aspect else prep.fit_batch(x))
+        out = evaluator(evaluator.preprocess.fit_batch(x))
     preds = torch.stack([lg.argmax(1) for lg in out.rep_logits], 1)
     return preds.cpu(), out.global_rep.float().cpu(), out.pooled.float().cpu()
 

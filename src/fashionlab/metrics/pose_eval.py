@@ -119,7 +119,7 @@ class PoseEvaluation:
 
     def _attributes(self, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         dev = next(self.evaluator.parameters()).device
-        preds, _, pooled = _evaluator_outputs(self.evaluator, x.to(dev), keep_aspect=True)
+        preds, _, pooled = _evaluator_outputs(self.evaluator, x.to(dev))
         return preds.numpy(), pooled.numpy()
 
     def _references(self) -> dict[str, np.ndarray]:

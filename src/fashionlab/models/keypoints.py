@@ -49,6 +49,7 @@ from .keypoint_geometry import (  # noqa: F401 - the geometry is part of this mo
     FLIP_PERMUTATION,
     HEATMAP_STRIDE,
     _as_float_tensor,
+    _resize_geometry,
     flip_batch,
     flip_keypoints,
     heatmap_to_input,
@@ -282,9 +283,11 @@ class KeypointNet(nn.Module):
         heatmaps = self(x).float()
         kps, peak = decode_heatmaps(heatmaps, HEATMAP_STRIDE, self.cfg.threshold)
         mh, mw = x.shape[-2:]
-        if (mh, mw) != (h, w):  # fit_batch resized bilinearly (align_corners=False): scale pixel centres
-            scale = torch.tensor([w / mw, h / mh], device=kps.device)
-            kps = torch.where(keypoint_missing(kps)[..., None], kps, (kps + 0.5) * scale - 0.5)
+        if (mh, mw) != (h, w):  # undo fit_batch's geometry (scale and padding/crop offset, pixel centres)
+            sx, sy, ox, oy = _resize_geometry(h, w, mh, mw, self.preprocess.resize)
+            scale, offset = torch.tensor([sx, sy], device=kps.device), torch.tensor([ox, oy], device=kps.device)
+            back = mark_outside_missing((kps + 0.5 - offset) / scale - 0.5, h, w)
+            kps = torch.where(keypoint_missing(kps)[..., None], kps, back)
         return kps, peak
 
     def predict(self, images: torch.Tensor) -> torch.Tensor:
