@@ -142,7 +142,7 @@ def attention(args) -> None:
 
 
 def heatmaps(args) -> None:
-    from fashionlab.data.pairs import pose_heatmaps
+    from fashionlab.data.keypoints import heatmaps_torch
 
     torch.set_num_threads(1)
     kps = torch.rand(args.batch, 18, 2) * torch.tensor([64.0, 128.0])
@@ -150,7 +150,7 @@ def heatmaps(args) -> None:
     for size in [(128, 64), (256, 176)]:
         t = time.perf_counter()
         for _ in range(50):
-            pose_heatmaps(kps, *size)
+            heatmaps_torch(kps, *size)
         ms = (time.perf_counter() - t) / 50 * 1000
         print(json.dumps({"heatmaps": "one batch of poses", "size": size, "batch": args.batch, "ms": round(ms, 2)}))
 

@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 import fashionlab
 from fashionlab.cli import app
 from fashionlab.config import resolve_config
-from fashionlab.data.pairs import PosePairDataset, head_size, pair_displacement, pose_heatmaps
+from fashionlab.data.keypoints import heatmaps_torch
+from fashionlab.data.pairs import PosePairDataset, head_size, pair_displacement
 from fashionlab.engine.checkpoint import find_checkpoint, load_checkpoint
 from fashionlab.engine.trainer import Trainer
 from fashionlab.errors import InputError
@@ -89,7 +90,7 @@ def test_pair_dataset_items_are_two_poses_of_one_person(tiny_repose):
     assert item["source_image"].shape == item["target_image"].shape == (3, 32, 16)
     assert item["source_keypoints"].shape == (18, 2)
     assert not torch.equal(item["source_keypoints"], item["target_keypoints"])
-    maps = pose_heatmaps(item["target_keypoints"][None], 32, 16)
+    maps = heatmaps_torch(item["target_keypoints"][None], 32, 16)
     assert maps.shape == (1, 18, 32, 16)
     missing = (item["target_keypoints"] == -1).all(-1)
     assert (maps[0][missing] == 0).all() and (maps[0][~missing].amax((-1, -2)) > 0.5).all()

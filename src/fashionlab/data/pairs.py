@@ -5,8 +5,9 @@ or the ``pose-pairs`` importer for Market-1501 / DeepFashion In-shop) gives one 
 in the official XingGAN / PATN code an "epoch" is a run over random pairs; here the order comes from the
 trainer's deterministic sampler, and the pair list and the split are fixed by the dataset.
 
-The pose heatmaps are not stored: :func:`pose_heatmaps` makes them from the keypoints of a batch on the fly
-(18 Gaussians of ``sigma`` 6 pixels, an all-zero channel for a missing point).
+The pose heatmaps are not stored: :func:`fashionlab.data.keypoints.heatmaps_torch` makes them from the keypoints of a
+batch on the fly (18 Gaussians of ``sigma`` 6 pixels, an all-zero channel for a missing point; 0.24 ms for a
+batch of 8 at 128x64 on one thread, ``bench/bench_pose_speed.py heatmaps``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ..errors import InputError
-from .keypoints import HEAD_POINTS, SIGMA, heatmaps_torch
+from .keypoints import HEAD_POINTS
 from .loader import FashionDataset
 
 
@@ -90,13 +91,6 @@ class PosePairDataset(Dataset):
             "source_id": src["id"],
             "target_id": tgt["id"],
         }
-
-
-def pose_heatmaps(keypoints: torch.Tensor, height: int, width: int, sigma: float = SIGMA) -> torch.Tensor:
-    """``(B, 18, 2)`` keypoints in pixels -> ``(B, 18, height, width)`` pose heatmaps (the official
-    ``exp(-d^2 / (2 sigma^2))`` on the integer pixel grid, all zero for a missing point), on the keypoints'
-    device. About 1 ms for a batch of 8 at 128x64 on one CPU thread (``bench/bench_pose_speed.py``)."""
-    return heatmaps_torch(keypoints, height, width, sigma=sigma)
 
 
 def head_size(keypoints: np.ndarray) -> np.ndarray:

@@ -15,8 +15,7 @@ import torch
 from torch import nn
 
 from ...data.imaging import Preprocess, denormalise
-from ...data.keypoints import NUM_KEYPOINTS
-from ...data.pairs import pose_heatmaps
+from ...data.keypoints import NUM_KEYPOINTS, heatmaps_torch
 from ...errors import InputError
 
 
@@ -68,7 +67,7 @@ class Reposer(nn.Module):
 
     def heatmaps(self, keypoints: torch.Tensor) -> torch.Tensor:
         h, w = self.preprocess.size
-        return pose_heatmaps(keypoints, h, w, self.sigma)
+        return heatmaps_torch(keypoints, h, w, self.sigma)
 
     @torch.no_grad()
     def generate(

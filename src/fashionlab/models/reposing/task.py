@@ -2,7 +2,7 @@
 XingGAN / Pose-Transfer code trains them.
 
 Each step draws a batch of pose pairs (source image P1, target image P2, their keypoints), makes the pose
-heatmaps BP1, BP2 on the fly (:func:`fashionlab.data.pairs.pose_heatmaps`), then, in the official order:
+heatmaps BP1, BP2 on the fly (:func:`fashionlab.data.keypoints.heatmaps_torch`), then, in the official order:
 
 1. **G**: ``fake = G(P1, BP1, BP2)``; ``loss.gan * (GAN(D_shape(fake, BP2)) + GAN(D_app(fake, P1))) / 2 +
    loss.l1 * |fake - P2| + loss.perceptual * |phi(fake) - phi(P2)|`` (:mod:`fashionlab.losses.reposing`);
@@ -30,7 +30,8 @@ from torch import nn
 
 from ...config import to_dict
 from ...data.imaging import Preprocess, denormalise
-from ...data.pairs import PosePairDataset, pose_heatmaps
+from ...data.keypoints import heatmaps_torch
+from ...data.pairs import PosePairDataset
 from ...engine.export import save_export
 from ...engine.logger import RunLogger
 from ...engine.task import OptimizerConfig, StepContext, Task
@@ -200,7 +201,7 @@ class ReposeTask(Task):
     def heatmaps(self, keypoints: torch.Tensor) -> torch.Tensor:
         """(B, 18, 2) keypoints -> (B, 18, H, W) pose heatmaps at the training size."""
         h, w = self.preprocess.size
-        return pose_heatmaps(keypoints, h, w, self.cfg.sigma)
+        return heatmaps_torch(keypoints, h, w, self.cfg.sigma)
 
     def _discriminator_loss(self, name: str, real: torch.Tensor, fake: torch.Tensor, ctx: StepContext):
         net, mode = self.ddp[name], self.cfg.loss.gan_mode
