@@ -12,9 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .registry import register_model
 from .reposing.networks import PatnGenerator, PatnGeneratorConfig
-from .reposing.registration import infer_reposer, repose_tiny_setup, reposer_loader
+from .reposing.registration import register_reposer
 from .reposing.task import ReposeConfig, ReposeLossWeights, ReposeTask
 
 
@@ -28,17 +27,12 @@ class PatnConfig(ReposeConfig):
 
 class PatnTask(ReposeTask):
     name = "patn"
-
-    def build_generator(self, cfg: PatnConfig) -> PatnGenerator:
-        return PatnGenerator(cfg.generator)
+    generator_type = PatnGenerator
 
 
-register_model(
+register_reposer(
     "patn",
     config=PatnConfig,
     task=PatnTask,
-    load=reposer_loader("patn", PatnGeneratorConfig, PatnGenerator),
-    infer=infer_reposer,
-    tiny_setup=repose_tiny_setup,
     help="PATN pose transfer baseline: pose-attention transfer blocks, same discriminators (CVPR 2019)",
 )

@@ -12,32 +12,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .registry import register_model
 from .reposing.networks import XingGenerator, XingGeneratorConfig
-from .reposing.registration import infer_reposer, repose_tiny_setup, reposer_loader
+from .reposing.registration import register_reposer
 from .reposing.task import ReposeConfig, ReposeTask
 
 
 @dataclass
 class XingganConfig(ReposeConfig):
-    """XingGAN's options: the shared re-posing options plus ``model.generator``-style ``generator.*``."""
+    """XingGAN's options: the shared re-posing options plus ``generator.*``."""
 
     generator: XingGeneratorConfig = field(default_factory=XingGeneratorConfig)
 
 
 class XingganTask(ReposeTask):
     name = "xinggan"
-
-    def build_generator(self, cfg: XingganConfig) -> XingGenerator:
-        return XingGenerator(cfg.generator)
+    generator_type = XingGenerator
 
 
-register_model(
+register_reposer(
     "xinggan",
     config=XingganConfig,
     task=XingganTask,
-    load=reposer_loader("xinggan", XingGeneratorConfig, XingGenerator),
-    infer=infer_reposer,
-    tiny_setup=repose_tiny_setup,
     help="XingGAN pose transfer: crossing attention blocks, co-attention fusion, two discriminators (ECCV 2020)",
 )

@@ -1,5 +1,6 @@
-"""What ``xinggan`` and ``patn`` share in the model registry: the inference loader and main inference, and
-the tiny setup (a tiny pose-pair dataset and a tiny frozen attribute network for the perceptual features)."""
+"""What ``xinggan`` and ``patn`` share in the model registry (:func:`register_reposer`): the inference loader
+and main inference, and the tiny setup (a tiny pose-pair dataset and a tiny frozen attribute network for the
+perceptual features)."""
 
 from __future__ import annotations
 
@@ -51,3 +52,19 @@ def repose_tiny_setup(out: Path) -> list[str]:
     )
     run = Trainer(build_task("attrnet", cfg), cfg, train=cfg.train, progress=False).fit()
     return [f"data={data}", f"perceptual_network={run / 'export'}"]
+
+
+def register_reposer(name: str, *, config: type, task: type, help: str) -> None:
+    """Register a re-posing model: ``config`` (a ``ReposeConfig`` with its ``generator`` field) and ``task`` (a
+    ``ReposeTask`` subclass with ``generator_type``) are all that differ between XingGAN and PATN."""
+    from ..registry import register_model
+
+    register_model(
+        name,
+        config=config,
+        task=task,
+        load=reposer_loader(name, type(config().generator), task.generator_type),
+        infer=infer_reposer,
+        tiny_setup=repose_tiny_setup,
+        help=help,
+    )

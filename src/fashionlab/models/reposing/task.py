@@ -131,12 +131,11 @@ class PerceptualFeatures(nn.Module):
 
 
 class ReposeTask(Task):
-    """XingGAN / PATN training (see the module docstring); subclasses set ``name`` and :meth:`build_generator`."""
+    """XingGAN / PATN training (see the module docstring); subclasses set ``name`` and ``generator_type`` (the
+    generator class, built from ``cfg.generator``)."""
 
     name = "repose"
-
-    def build_generator(self, cfg: Any) -> nn.Module:
-        raise NotImplementedError
+    generator_type: type[nn.Module]
 
     def __init__(self, cfg: Any):
         super().__init__()
@@ -156,7 +155,7 @@ class ReposeTask(Task):
         self.cfg = cfg
         self.preprocess = Preprocess((h, w), cfg.resize)
         self.dataset = PosePairDataset(cfg.data, split="train", size=(h, w), resize=cfg.resize)
-        self.nets["G"] = self.build_generator(cfg)
+        self.nets["G"] = self.generator_type(cfg.generator)
         pose_channels = self.nets["G"].cfg.pose_channels
         self.nets["D_shape"] = PoseDiscriminator(3 + pose_channels, cfg.discriminator)
         self.nets["D_app"] = PoseDiscriminator(3 + 3, cfg.discriminator)
