@@ -284,10 +284,6 @@ class Dataset:
     def split(self, name: str) -> list[Item]:
         return [it for it in self.items if it.split == name]
 
-    def attribute_indices(self, item: Item) -> list[int]:
-        """Value index per schema attribute (-1 for unknown or missing)."""
-        return [spec.index(item.attributes.get(spec.name, UNKNOWN)) for spec in self.schema.attributes]
-
     def pairs(self, split: str) -> list[tuple[str, str]]:
         """Pose pairs of ``split`` as (from_id, to_id)."""
         rel = self.schema.pose_pairs.get(split)

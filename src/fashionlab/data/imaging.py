@@ -150,11 +150,6 @@ def denormalise(images):
     return ((images.detach().float().clamp(-1, 1) + 1) * 127.5).round().byte().movedim(-3, -1).cpu().numpy()
 
 
-def to_model_input(img: np.ndarray):
-    """(H, W, 3) uint8 -> (3, H, W) float32 torch tensor in [-1, 1] (every fashionlab model's input)."""
-    return normalise(img)
-
-
 @dataclass(frozen=True)
 class Preprocess:
     """How an exported model wants its input: an RGB image resized to ``size`` (height, width) with

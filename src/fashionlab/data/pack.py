@@ -138,11 +138,6 @@ class Pack:
     masks: np.ndarray | None  # (N, H, W) uint8
     ids: list[str]
 
-    def index_of(self, item_id: str) -> int:
-        if not hasattr(self, "_pos"):
-            self._pos = {i: k for k, i in enumerate(self.ids)}
-        return self._pos[item_id]
-
 
 def open_pack(
     root: str | Path,
