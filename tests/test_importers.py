@@ -595,6 +595,77 @@ def test_csv_generated_splits_are_deterministic(tmp_path):
     assert assign_splits(ids, (0.8, 0.1, 0.1), 1) != s1
 
 
+def make_labels_and_images(root: Path, csv_rel: str = "labels.csv", image_dir: str = "images") -> Path:
+    """A catalog as exported by many tools: a labels CSV naming bare file names, the images in a folder."""
+    names = ["a.png", "b.png", "c.png", "d.png"]
+    write(root / csv_rel, ["image,color", *[f"{n},{c}" for n, c in zip(names, "rrgb", strict=True)]])
+    for n in names:
+        image(root / image_dir / n)
+    return root
+
+
+def test_csv_finds_the_one_csv_and_its_image_folder(tmp_path):
+    src = make_labels_and_images(tmp_path / "src")
+    ds = load_dataset(run_import("csv", src, tmp_path / "out", split_fractions=(1, 0, 0)))
+    assert [ds.image_path(it) for it in ds.items] == [(src / "images" / f"{n}.png").resolve() for n in "abcd"]
+    source = ds.schema.source
+    assert source["labels_csv"] == str((src / "labels.csv").resolve())
+    assert source["image_base"] == str((src / "images").resolve())
+    assert source["image_bases_tried"] == [str(src.resolve()), str((src / "images").resolve())]
+
+
+def test_csv_image_paths_relative_to_the_csv_folder(tmp_path):
+    src = tmp_path / "src"
+    names = [f"img/{n}.png" for n in "abcd"]
+    write(src / "meta" / "labels.csv", ["image,color", *[f"{n},red" for n in names]])
+    for n in names:
+        image(src / "meta" / n)
+    image(src / "thumbs" / "a.png")  # a second image folder, so SRC has no single image folder to try
+    ds = load_dataset(run_import("csv", src, tmp_path / "out", csv_path="meta/labels.csv"))
+    assert [ds.image_path(it) for it in ds.items] == [(src / "meta" / n).resolve() for n in names]
+    assert ds.schema.source["image_base"] == str((src / "meta").resolve())
+
+
+def test_csv_several_csvs_are_listed(tmp_path):
+    src = make_labels_and_images(tmp_path / "src")
+    write(src / "old labels.csv", ["image,color", "a.png,red"])
+    with pytest.raises(InputError) as info:
+        run_import("csv", src, tmp_path / "out")
+    msg = str(info.value)
+    assert "2 CSV files" in msg and "labels.csv, old labels.csv" in msg and "--csv" in msg, msg
+    assert not (tmp_path / "out").exists()
+
+
+def test_csv_no_csv_says_what_it_looked_for(tmp_path):
+    image(tmp_path / "src" / "images" / "a.png")
+    with pytest.raises(InputError, match=r"looked for attributes\.csv and any other \*\.csv"):
+        run_import("csv", tmp_path / "src", tmp_path / "out")
+
+
+def test_csv_images_under_no_base_lists_the_bases_tried(tmp_path):
+    src = make_labels_and_images(tmp_path / "src", image_dir="images")
+    for p in (src / "images").iterdir():
+        p.rename(p.with_name("x" + p.name))  # the CSV's a.png ... are nowhere
+    with pytest.raises(InputError) as info:
+        run_import("csv", src, tmp_path / "out")
+    msg = str(info.value)
+    assert f"any base tried: {src}, {src / 'images'} " in msg, msg
+    assert f"'a.png' is at none of {src / 'a.png'}, {src / 'images' / 'a.png'}" in msg, msg
+    assert "--images-dir" in msg and str(src / "labels.csv") in msg
+
+
+def test_csv_import_command_says_which_base(tmp_path):
+    from typer.testing import CliRunner
+
+    from fashionlab.cli import app
+
+    src = make_labels_and_images(tmp_path / "src")
+    r = CliRunner().invoke(app, ["data", "import", "csv", str(src), "--out", str(tmp_path / "out")])
+    assert r.exit_code == 0, r.output
+    assert f"labels read from {(src / 'labels.csv').resolve()}" in r.output
+    assert f"image paths resolved relative to {(src / 'images').resolve()}" in r.output
+
+
 CSV_BROKEN = [
     (2, lambda s: s + ",extra", 2, "expected 4 columns"),
     (3, lambda s: s.replace("train", "training set"), 3, "unknown split"),

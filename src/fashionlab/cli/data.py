@@ -156,6 +156,7 @@ def import_(
     ] = None,
 ) -> None:
     """Convert a dataset you already have (DeepFashion, CelebA, Market/In-shop pose pairs, your own CSV)."""
+    from ..data.format import read_schema
     from ..data.importers import IMPORTERS, run_import
 
     fn = IMPORTERS.get(kind)
@@ -189,6 +190,12 @@ def import_(
             )
         kwargs[k] = v
     path = run_import(kind, src, out_dir, **kwargs)
+    source = read_schema(path).source
+    if "labels_csv" in source:
+        out.print(f"labels read from {source['labels_csv']}")
+    if source.get("image_bases_tried"):
+        tried = ", ".join(source["image_bases_tried"])
+        out.print(f"image paths resolved relative to {source['image_base']} (bases tried in order: {tried})")
     out.print(f"imported {kind} from {src} into {path}; check it with `fashionlab data check {path}`")
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ...errors import InputError
 from ..format import UNKNOWN, AttributeSpec, DatasetSchema, DatasetWriter, Item
+from .catalog_layout import find_image_base, find_labels_csv
 from .common import (
     Staged,
     add_staged,
@@ -112,7 +113,7 @@ def _build(
     src: Path,
     out: Path,
     table: Table,
-    root: Path,
+    images_dir: str | Path | None,
     value_names: Mapping[str, Sequence[str]],
     split_fractions: Sequence[float],
     seed: int,
@@ -155,6 +156,11 @@ def _build(
         item = Item(id=ident, path=image, split=split or splits[ident], attributes=attrs)
         staged.append(Staged(item, table.path, line))
     total = len(staged)
+    if images_dir is None:
+        base = find_image_base(src, table.path, [s.item.path for s in staged])
+        root, tried = base.root, [str(b.resolve()) for b in base.tried]
+    else:
+        root, tried = resolve_under(src, images_dir, "."), None
     staged = check_images(staged, root, skip_missing)
     schema = DatasetSchema(
         name=src.resolve().name,
@@ -164,6 +170,9 @@ def _build(
             "items": len(staged),
             "skipped_missing": total - len(staged),
             "split_generated": splits is not None,
+            "labels_csv": str(table.path.resolve()),
+            "image_base": str(root.resolve()),
+            "image_bases_tried": tried,
         },
     )
     with DatasetWriter(out, schema) as w:
@@ -200,13 +209,19 @@ def import_csv(
 ) -> Path:
     """Your own catalog: a folder of images and a CSV (image column first, then attribute columns).
 
+    Without ``csv_path`` the CSV is ``SRC/attributes.csv``, else the only CSV at SRC's top level; without
+    ``images_dir`` the image paths are tried relative to SRC, to the CSV's folder, then to the one image
+    folder inside SRC (the first base holding every image wins; ``schema.source["image_base"]`` records
+    it). So ``SRC/labels.csv`` naming the files of ``SRC/images/`` needs no option.
+
     Columns: ``image`` (path relative to the image folder; spaces are fine), optional ``split``
     (train/val/test) and ``id`` (default: the image path); every other column is an attribute whose
     values are free strings (their sorted distinct set); an empty cell or ``unknown`` is unknown.
 
     Options:
-        csv_path: the CSV, absolute or relative to SRC (default ``SRC/attributes.csv``).
-        images_dir: folder the image paths are relative to, absolute or relative to SRC (default SRC).
+        csv_path: the CSV, absolute or relative to SRC (default ``SRC/attributes.csv``, else SRC's one CSV).
+        images_dir: folder the image paths are relative to, absolute or relative to SRC (default: found as
+            above).
         attributes: keep only these attribute columns (default all).
         split_fractions: (train, val, test) fractions used when there is no split column.
         seed: seed of that split (deterministic: same seed and ids, same split).
@@ -214,15 +229,14 @@ def import_csv(
         skip_missing: drop rows whose image is missing, with a warning (default: an error listing them).
     """
     src, out = prepare(src, out)
-    path = resolve_under(src, csv_path, "attributes.csv")
+    path = find_labels_csv(src, "attributes.csv") if csv_path is None else resolve_under(src, csv_path, "")
     table = _read_table(path, attributes)
-    root = resolve_under(src, images_dir, ".")
     return _build(
         "csv",
         src,
         out,
         table,
-        root,
+        images_dir,
         {},
         split_fractions,
         seed,
@@ -264,7 +278,8 @@ def import_deepfashion_synthesis(
     Options:
         csv_name: the CSV's file name in SRC (default ``labels.csv``).
         csv_path: the CSV, absolute or relative to SRC (overrides ``csv_name``).
-        images_dir: folder the image paths are relative to, absolute or relative to SRC (default SRC).
+        images_dir: folder the image paths are relative to, absolute or relative to SRC (default: SRC, the
+            CSV's folder or SRC's one image folder, the first holding every image).
         value_names: ``{"color": ["black", "blue", ...], ...}``: the ordered values of an attribute;
             integer cells index it (0-based), name cells must be in it.
         attributes: keep only these attribute columns (default all).
@@ -277,13 +292,12 @@ def import_deepfashion_synthesis(
     path = resolve_under(src, csv_path, csv_name)
     table = _read_table(path, attributes)
     names = _check_value_names(value_names, table)
-    root = resolve_under(src, images_dir, ".")
     return _build(
         "deepfashion-synthesis",
         src,
         out,
         table,
-        root,
+        images_dir,
         names,
         split_fractions,
         seed,
