@@ -301,7 +301,8 @@ def test_stargan_trains_with_permuted_targets(editing_world, tmp_path):
 def test_export_references_a_shipped_classifier_instead_of_copying_it(editing_world, tmp_path):
     import json
 
-    from fashionlab.engine.export import read_export
+    from fashionlab.engine.export import export_tensor_hash, read_export
+    from fashionlab.models.registry import model_path
 
     cfg = tiny("amgan", editing_world, tmp_path, "train.steps=1", "classifier=asset:attrnet-synth64")
     run = Trainer(build_task("amgan", cfg), cfg, train=cfg.train, progress=False).fit()
@@ -315,10 +316,12 @@ def test_export_references_a_shipped_classifier_instead_of_copying_it(editing_wo
     # a user's classifier (the tiny one) is copied into the export
     _, states = read_export(editing_world["run"])
     assert set(states) == {"G", "classifier"}
-    # an export made with another version of the shipped network is refused, by name
+    # the shipped network is named by the hash of its values; another version is refused, by name
     meta_path = run / "export" / "config.json"
     meta = json.loads(meta_path.read_text())
-    meta["extra"]["classifier"]["source"]["sha256"] = "0" * 64
+    shipped_hash = export_tensor_hash(model_path("asset:attrnet-synth64"))
+    assert meta["extra"]["classifier"]["source"]["tensor_sha256"] == shipped_hash
+    meta["extra"]["classifier"]["source"]["tensor_sha256"] = "0" * 64
     meta_path.write_text(json.dumps(meta))
     with pytest.raises(InputError, match="another version of the shipped attribute network 'attrnet-synth64'"):
         fashionlab.load(run)

@@ -17,7 +17,7 @@ import torch
 
 from fashionlab.config import resolve_config
 from fashionlab.engine.checkpoint import find_checkpoint, load_checkpoint
-from fashionlab.engine.export import read_export
+from fashionlab.engine.export import export_tensor_hash, read_export
 from fashionlab.engine.logger import ScalarMeans, read_stats
 from fashionlab.engine.task import StepContext
 from fashionlab.engine.trainer import Trainer
@@ -90,12 +90,13 @@ def test_frozen_network_ema_optimizers_and_export(world, tmp_path):
     ck = load_checkpoint(find_checkpoint(run))
     assert set(ck["nets"]) == {"G", "D_image", "D_crop"} and set(ck["ema"]) == {"G"}
     assert set(ck["optimizers"]) == {"G", "D"} and set(ck["schedulers"]) == {"G", "D"}
-    assert ck["frozen"]["classifier"]["sha256"] and ck["frozen"]["classifier"]["path"] == str(world["frozen"].resolve())
+    assert ck["frozen"]["classifier"]["tensor_sha256"] == export_tensor_hash(world["frozen"])
+    assert ck["frozen"]["classifier"]["path"] == str(world["frozen"].resolve())
     assert ck["step"] == 6 and ck["task"][0]["g_steps"] == 3  # steps are iterations; G every n_critic=2
     assert ck["batches_drawn"] == 6 + 3  # a fresh batch for every critic and every generator update
     assert len(ck["task"][0]["pool"]) == cfg.pool_size
     run_meta = json.loads((run / "run.json").read_text())
-    assert run_meta["sessions"][0]["frozen"]["classifier"]["sha256"] == ck["frozen"]["classifier"]["sha256"]
+    assert run_meta["sessions"][0]["frozen"]["classifier"] == ck["frozen"]["classifier"]
 
     # samples (step 3 and step 6) and the export come from the EMA copy, not the trained G
     assert len(seen) == 2 and all(nets["G"] is trainer.ema["G"].module for nets in seen)
@@ -159,6 +160,22 @@ def test_resume_refuses_a_changed_frozen_network(world, tmp_path):
     cfg2 = toy_cfg(world, tmp_path, "train.steps=4", f"frozen={frozen}")
     with pytest.raises(InputError, match="frozen network 'classifier'"):
         run_toy(cfg2, resume=run)
+
+
+def test_resume_accepts_an_fp16_copy_of_the_frozen_network_with_a_warning(world, tmp_path):
+    import shutil
+
+    from fashionlab.engine.export import convert_export
+
+    frozen = tmp_path / "frozen"
+    shutil.copytree(world["frozen"], frozen)
+    cfg = toy_cfg(world, tmp_path, "train.steps=2", f"frozen={frozen}")
+    run = run_toy(cfg)[1].fit()
+    convert_export(frozen, "fp16")  # the same network, its values rounded to fp16
+    cfg2 = toy_cfg(world, tmp_path, "train.steps=3", f"frozen={frozen}")
+    with pytest.warns(UserWarning, match="now stored in fp16"):
+        _, trainer = run_toy(cfg2, resume=run)
+    assert trainer.fit() == run
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])

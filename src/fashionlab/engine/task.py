@@ -11,7 +11,6 @@ settings (:meth:`Task.optimizer_settings`), draws its batches and alternates its
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import types
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from torch import nn
 
 from ..errors import InputError
 from .distributed import DistInfo
-from .export import WEIGHTS_FILE, export_dir
+from .export import export_dir, export_tensor_hash
 from .logger import RunLogger
 
 
@@ -62,15 +61,6 @@ def freeze(module: nn.Module) -> nn.Module:
     module.requires_grad_(False)
     module.train = types.MethodType(lambda self, mode=True: self, module)  # type: ignore[method-assign]
     return module
-
-
-def file_sha256(path: str | Path) -> str:
-    """Hex SHA-256 of a file (how frozen networks are recorded in checkpoints and run.json)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 class StepContext:
@@ -125,7 +115,8 @@ class Task:
         self.nets: dict[str, nn.Module] = {}
         #: frozen helper networks: eval mode, no gradients, not checkpointed (recorded by ``frozen_sources``)
         self.frozen: dict[str, nn.Module] = {}
-        #: where each frozen network came from: {name: {"path": ..., "sha256": ...}}
+        #: where each frozen network came from: {name: {"path": ..., "tensor_sha256": ...}} (the hash of its
+        #: values, :func:`.tensors.tensor_hash`; checkpoints written before it have the file's "sha256")
         self.frozen_sources: dict[str, dict[str, str]] = {}
         #: ``nets`` as the training step calls them when gradients must be averaged over processes (DDP
         #: wrappers under torchrun, the very same modules otherwise); set by the trainer
@@ -136,11 +127,12 @@ class Task:
     # --- construction
     def add_frozen(self, name: str, module: nn.Module, source: str | Path | None = None) -> nn.Module:
         """Register a frozen helper network (see :func:`freeze`). ``source``: the export folder it was
-        loaded from; its weights file is hashed so a resumed run can check it is still the same network."""
+        loaded from; its tensors are hashed so a resumed run can check it is still the same network, and an
+        export that references it can name it."""
         self.frozen[name] = freeze(module)
         if source is not None:
             src = export_dir(source)
-            self.frozen_sources[name] = {"path": str(src.resolve()), "sha256": file_sha256(src / WEIGHTS_FILE)}
+            self.frozen_sources[name] = {"path": str(src.resolve()), "tensor_sha256": export_tensor_hash(src)}
         return self.frozen[name]
 
     def optimizer_settings(self) -> dict[str, tuple[Iterable[nn.Parameter], OptimizerConfig]]:

@@ -39,10 +39,13 @@ from ..errors import InputError
 from ..fileio import atomic_write_text
 from . import distributed
 from .checkpoint import find_checkpoint, load_checkpoint, preserved_rng, rng_state, save_checkpoint, set_rng_state
+from .export import WEIGHTS_FILE, add_provenance, converted_from
 from .logger import RunLogger, ScalarMeans
+from .provenance import build_provenance, split_commit
 from .runs import git_commit, next_free_dir
 from .schedule import EMA, constant_then_linear
 from .task import StepContext, Task, make_optimizer
+from .tensors import file_sha256
 
 CHECKPOINT_FORMAT = 2
 
@@ -129,15 +132,33 @@ class Trainer:
 
     # ------------------------------------------------------------------ setup
     def _check_frozen_sources(self, ckpt: Path) -> None:
+        """Each frozen network must be the one the run was trained with: the same tensor hash (or, in a
+        checkpoint from before tensor hashes, the same weights file). An fp16 conversion of that very
+        network is accepted with a warning (values rounded to fp16: the run goes on, not bit for bit)."""
         saved = self.resume_state.get("frozen", {})
         for name, src in self.task.frozen_sources.items():
             old = saved.get(name)
-            if old is not None and old["sha256"] != src["sha256"]:
-                raise InputError(
-                    f"the frozen network {name!r} is not the one this run was trained with: {src['path']} has "
-                    f"sha256 {src['sha256'][:12]}..., the run used {old['path']} ({old['sha256'][:12]}...)",
-                    path=ckpt,
+            if old is None:
+                continue
+            if "tensor_sha256" in old:
+                key, was, now = "tensor_sha256", old["tensor_sha256"], src["tensor_sha256"]
+            else:
+                key, was = "file_sha256", old["sha256"]
+                now = file_sha256(Path(src["path"]) / WEIGHTS_FILE)
+            if now == was:
+                continue
+            if converted_from(src["path"]).get(key) == was:
+                warnings.warn(
+                    f"the frozen network {name!r} ({src['path']}) is now stored in fp16, converted from the one this "
+                    "run was trained with: training continues with its values rounded to fp16 (not bit for bit)",
+                    stacklevel=2,
                 )
+                continue
+            raise InputError(
+                f"the frozen network {name!r} is not the one this run was trained with: {src['path']} has "
+                f"{key} {now[:12]}..., the run used {old['path']} ({was[:12]}...)",
+                path=ckpt,
+            )
 
     def _load_nets(self, ckpt: Path) -> None:
         saved = self.resume_state["nets"]
@@ -165,10 +186,17 @@ class Trainer:
             atomic_write_text(cfg_path, json.dumps(new, indent=2))
         meta_path = self.run_dir / "run.json"
         meta = json.loads(meta_path.read_text()) if meta_path.exists() else {"sessions": []}
+        commit = git_commit(Path(__file__).resolve().parent)
+        if split_commit(commit)[1]:
+            warnings.warn(
+                f"the work tree has uncommitted changes to tracked files: this run records commit "
+                f"{split_commit(commit)[0][:12]} with dirty: true (commit first for a reproducible run)",
+                stacklevel=3,
+            )
         meta["sessions"].append(
             {
                 "started": time.strftime("%Y-%m-%d %H:%M:%S"),
-                "git_commit": git_commit(Path(__file__).resolve().parent),
+                "git_commit": commit,
                 "argv": argv or sys.argv,
                 "overrides": list(overrides or []),
                 "config_changes": changes,
@@ -181,6 +209,13 @@ class Trainer:
             }
         )
         atomic_write_text(meta_path, json.dumps(meta, indent=2))
+
+    def provenance(self) -> dict[str, Any]:
+        """The export's ``provenance`` block (:func:`.provenance.build_provenance`) from run.json's sessions."""
+        sessions = json.loads((self.run_dir / "run.json").read_text())["sessions"]
+        return build_provenance(
+            sessions, steps=self.step, seed=self.train.seed, data=getattr(self.config, "data", None)
+        )
 
     def _build(self) -> None:
         task, train, info = self.task, self.train, self.dist
@@ -374,7 +409,7 @@ class Trainer:
             if not (train.sample_every and self.step % train.sample_every == 0):  # not sampled just now
                 self._sample()
             if self.dist.is_main:
-                task.export(self.run_dir / "export", self.inference_nets())
+                add_provenance(task.export(self.run_dir / "export", self.inference_nets()), self.provenance())
             ok = True
         finally:
             self._bar.close()

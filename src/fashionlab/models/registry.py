@@ -19,7 +19,7 @@ from torch import nn
 
 from ..data.imaging import Preprocess
 from ..engine import distributed
-from ..engine.export import read_export
+from ..engine.export import check_reference, read_export
 from ..engine.task import Task
 from ..engine.trainer import seed_everything
 from ..errors import InputError
@@ -116,12 +116,24 @@ def shipped_asset_name(path: str | Path | None) -> str | None:
     return p.name if p.parent == ASSETS.resolve() else None
 
 
-def load(path: str | Path, device: str | torch.device = "cpu") -> nn.Module:
+def load(
+    path: str | Path,
+    device: str | torch.device = "cpu",
+    *,
+    tensor_sha256: str | None = None,
+    file_sha256: str | None = None,
+    what: str = "the referenced network",
+) -> nn.Module:
     """Load an exported model (an export folder, a run folder with ``export/``, or ``asset:NAME`` for a
     shipped one), ready for inference (eval mode, on ``device``); ``model.preprocess`` says what input it
-    expects."""
+    expects. Weights stored in fp16 are loaded as fp32.
+
+    ``tensor_sha256`` (or, from exports older than tensor hashes, ``file_sha256``): how another export
+    references this network; a different network is refused with an InputError that names it as ``what``
+    (see :func:`fashionlab.engine.export.check_reference`)."""
     path = model_path(path)
     meta, states = read_export(path)
+    check_reference(path, meta, states, what, tensor_sha256, file_sha256)
     kind = meta["kind"]
     if kind not in MODELS:
         raise InputError(

@@ -157,19 +157,17 @@ class Editor(nn.Module):
 
 def _shipped_classifier(c: dict[str, Any]) -> AttrNet:
     """The shipped attribute network an export references (``extra.classifier.asset``), checked to be
-    the very network the editor was trained with."""
-    from ...engine.export import WEIGHTS_FILE
-    from ...engine.task import file_sha256
-    from ..registry import load, model_path
+    the very network the editor was trained with (``source.tensor_sha256``: the hash of its values; older
+    exports name its weights file's ``sha256``)."""
+    from ..registry import load
 
-    path = model_path(f"asset:{c['asset']}")
-    want = (c.get("source") or {}).get("sha256")
-    if want and file_sha256(path / WEIGHTS_FILE) != want:
-        raise InputError(
-            f"this editor was trained with another version of the shipped attribute network {c['asset']!r} "
-            "(its sha256 differs); use the fashionlab version it was exported with"
-        )
-    return load(path)
+    source = c.get("source") or {}
+    return load(
+        f"asset:{c['asset']}",
+        tensor_sha256=source.get("tensor_sha256"),
+        file_sha256=source.get("sha256"),
+        what=f"the shipped attribute network {c['asset']!r}",
+    )
 
 
 def load_editor(kind: str, config: dict[str, Any], extra: dict[str, Any], preprocess: Preprocess) -> Editor:

@@ -420,7 +420,7 @@ class EditGanTask(Task):
             if asset is None:  # a user's network: its weights travel with the export
                 export_nets["classifier"] = clf
             extra["classifier"] = {
-                "asset": asset,  # a shipped network is referenced (and its sha256 checked), not copied
+                "asset": asset,  # a shipped network is referenced (and its tensor hash checked), not copied
                 "config": to_dict(clf.cfg),
                 "attributes": [[n, v] for n, v in clf.attributes],
                 "region_attributes": [[n, v] for n, v in clf.region_attributes],

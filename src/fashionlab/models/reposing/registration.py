@@ -26,6 +26,7 @@ def reposer_loader(kind: str, config_type: type, generator: Callable[[Any], nn.M
             preprocess,
             sigma=float(extra.get("sigma", 6.0)),
             keypoint_model=str(extra.get("keypoint_model", "")),
+            keypoint_model_sha256=extra.get("keypoint_model_tensor_sha256"),
         )
 
     return load

@@ -1,9 +1,9 @@
 """A trained re-posing model, as ``fashionlab.load`` returns it: ``model.repose(images, target_keypoints)``.
 
 The export holds the generator only; the source pose of a picture is found by the keypoint estimator the
-export names (``extra.keypoint_model``, by default the shipped ``asset:keypoints-synth128x64``) unless the
-caller gives it. Keypoints are ``(18, 2)`` ``[x, y]`` pixel positions in OpenPose order, -1 for a missing
-point, in the frame of the picture they belong to.
+export names (``extra.keypoint_model``, by default the shipped ``asset:keypoints-synth128x64``, checked by
+its tensor hash) unless the caller gives it. Keypoints are ``(18, 2)`` ``[x, y]`` pixel positions in OpenPose
+order, -1 for a missing point, in the frame of the picture they belong to.
 """
 
 from __future__ import annotations
@@ -41,20 +41,30 @@ def _check_pose(kps: np.ndarray, size: tuple[int, int], what: str) -> np.ndarray
 class Reposer(nn.Module):
     """A generator (XingGAN or PATN) with its input contract; see the module docstring."""
 
-    def __init__(self, kind: str, generator: nn.Module, preprocess: Preprocess, sigma: float, keypoint_model: str):
+    def __init__(
+        self,
+        kind: str,
+        generator: nn.Module,
+        preprocess: Preprocess,
+        sigma: float,
+        keypoint_model: str,
+        keypoint_model_sha256: str | None = None,
+    ):
         super().__init__()
         self.kind = kind
         self.G = generator
         self.preprocess = preprocess
         self.sigma = float(sigma)
         self.keypoint_model = keypoint_model
+        self.keypoint_model_sha256 = keypoint_model_sha256
         self._keypoint_net: nn.Module | None = None
 
     def load_exported(self, states: dict[str, dict[str, torch.Tensor]]) -> None:
         self.G.load_state_dict(states["G"])
 
     def keypoint_net(self) -> nn.Module:
-        """The keypoint estimator the export names (loaded once)."""
+        """The keypoint estimator the export names (loaded once), checked to be the one it was exported with
+        when the export records its tensor hash (``extra.keypoint_model_tensor_sha256``)."""
         if self._keypoint_net is None:
             from ..registry import load
 
@@ -62,7 +72,12 @@ class Reposer(nn.Module):
                 raise InputError(
                     "this model names no keypoint estimator: give the source keypoints", field="keypoint_model"
                 )
-            self._keypoint_net = load(self.keypoint_model, device=next(self.G.parameters()).device)
+            self._keypoint_net = load(
+                self.keypoint_model,
+                device=next(self.G.parameters()).device,
+                tensor_sha256=self.keypoint_model_sha256,
+                what=f"the keypoint estimator {self.keypoint_model}",
+            )
         return self._keypoint_net
 
     def heatmaps(self, keypoints: torch.Tensor) -> torch.Tensor:

@@ -32,7 +32,7 @@ from ...config import to_dict
 from ...data.imaging import Preprocess, denormalise
 from ...data.keypoints import heatmaps_torch
 from ...data.pairs import PosePairDataset
-from ...engine.export import save_export
+from ...engine.export import export_tensor_hash, save_export
 from ...engine.logger import RunLogger
 from ...engine.task import OptimizerConfig, StepContext, Task
 from ...engine.trainer import TrainConfig
@@ -331,10 +331,17 @@ class ReposeTask(Task):
         logger.image("repose", step, sheet)
 
     def export(self, out_dir: Path, nets: dict[str, nn.Module]) -> Path:
-        """The generator, its architecture, input contract, heatmap sigma and the keypoint model to use."""
+        """The generator, its architecture, input contract, heatmap sigma and the keypoint model to use (named
+        by its path or ``asset:NAME`` and identified by its tensor hash, checked when it is loaded)."""
         keypoint_model = self.cfg.keypoint_model
         if keypoint_model and not keypoint_model.startswith("asset:"):
             keypoint_model = str(Path(keypoint_model).resolve())
+        from ..registry import model_path
+
+        try:
+            keypoint_hash = export_tensor_hash(model_path(keypoint_model)) if keypoint_model else None
+        except InputError:  # not there (yet): named only
+            keypoint_hash = None
         return save_export(
             out_dir,
             kind=self.name,
@@ -344,6 +351,7 @@ class ReposeTask(Task):
             extra={
                 "sigma": self.cfg.sigma,
                 "keypoint_model": keypoint_model,
+                "keypoint_model_tensor_sha256": keypoint_hash,
                 "keypoint_order": "openpose-18",
                 "perceptual_network": self.cfg.perceptual_network if self.cfg.loss.perceptual else None,
             },
