@@ -88,8 +88,9 @@ LAYERS = [
     {"synth"},  # SynthFashion renders and writes datasets in that format
     {"viz", "losses", "engine"},
     {"models"},
-    {"metrics", "search", "edit"},
-    {"cli", "__main__"},
+    {"metrics", "search"},
+    {"usecases"},  # predict / edit / search / pose over files and uploads, below both the CLI and the service
+    {"cli", "serve", "__main__"},
 ]
 
 

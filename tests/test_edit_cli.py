@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fashionlab.data.imaging import Preprocess, resize_rgb
-from fashionlab.edit.files import content_box, paste_back
+from fashionlab.data.imaging import Preprocess
+from fashionlab.usecases.edit import content_box, paste_back
 
 EXE = [sys.executable, "-m", "fashionlab"]
 
@@ -22,25 +22,81 @@ def run(*args: str) -> subprocess.CompletedProcess:
 
 @pytest.mark.parametrize("mode", ["fit", "crop", "stretch"])
 @pytest.mark.parametrize("hw", [(90, 50), (40, 120), (64, 64)])
-def test_paste_back_keeps_the_photo_outside_the_mask(mode, hw):
+def test_paste_back_adds_the_change_and_keeps_the_rest(mode, hw):
     yy, xx = np.mgrid[0 : hw[0], 0 : hw[1]]
     smooth = np.stack([255 * xx / hw[1], 255 * yy / hw[0], 128 + 100 * np.sin(xx / 9.0)], -1)
-    photo = smooth.round().astype(np.uint8)  # smooth, so resampling keeps it and only the geometry matters
+    photo = (0.8 * smooth + 20).round().astype(np.uint8)  # smooth, so resampling keeps it; room for +-20
     pre = Preprocess((32, 32), mode)
-    small = resize_rgb(photo, pre.size, mode)
-    edited = 255 - small
-    out, full = paste_back(photo, edited, np.zeros((32, 32), np.float32), pre)
-    assert np.array_equal(out, photo) and full.shape == hw and full.max() == 0  # mask 0: bit for bit
-    out, full = paste_back(photo, edited, np.ones((32, 32), np.float32), pre)
-    (_, _, _, _), (px0, py0, px1, py1) = content_box(hw, pre)
-    assert out.shape == photo.shape and full[py0:py1, px0:px1].min() == 1
-    # mask 1: the edit, upsampled and put back where the photo was: the inverted photo, up to resampling
-    inv = 255 - photo[py0:py1, px0:px1].astype(int)
-    assert np.abs(out[py0:py1, px0:px1].astype(int) - inv).mean() < 6
+    (mx0, my0, mx1, my1), (px0, py0, px1, py1) = content_box(hw, pre)
+    out, full = paste_back(photo, np.zeros((32, 32, 3), np.float32), np.zeros((32, 32), np.float32), pre)
+    assert np.array_equal(out, photo) and full.shape == hw and full.max() == 0  # no change: bit for bit
+    change = np.zeros((32, 32, 3), np.float32)
+    change[..., 0] = 20.0  # +20 grey levels of red everywhere the model image shows the photo
+    out, full = paste_back(photo, change, np.ones((32, 32), np.float32), pre)
+    assert full[py0:py1, px0:px1].min() == 1
+    want = photo.astype(int)
+    want[py0:py1, px0:px1, 0] += 20
+    assert np.array_equal(out.astype(int), want)  # exactly the change, at full resolution, nothing else
     if mode == "crop":  # margins outside the centre crop are the photo's
         keep = np.ones(hw, bool)
         keep[py0:py1, px0:px1] = False
         assert np.array_equal(out[keep], photo[keep])
+
+
+def test_pasted_back_edit_at_the_models_size_is_the_generators_output(tiny_amgan):
+    """The bug of fashionlab 0.1: the mask was applied twice (the generator's output already holds it), so
+    the result was a mask-squared blend. At the model's own size, the pasted-back result must be the
+    generator's output to within rounding, everywhere."""
+    import torch
+
+    from fashionlab.data.imaging import denormalise
+    from fashionlab.models.registry import load
+    from fashionlab.usecases.edit import edit_images
+
+    editor = load(tiny_amgan["run"])
+    h, w = editor.preprocess.size
+    photo = np.random.default_rng(3).integers(0, 256, (h, w, 3), dtype=np.uint8)
+    x = editor.preprocess.image(photo)[None]
+    with torch.no_grad():
+        labels = editor.read_attributes(x)
+        name, values = editor.space.attributes[0]
+        value = values[(int(labels[0, 0]) + 1) % len(values)]
+        direct = editor.edit(x, {name: value}, labels=labels)
+    (pasted,) = edit_images(editor, [photo], {name: value}, domain_check=False)
+    generator = denormalise(direct.images[0]).astype(int)
+    mask = direct.masks[0, 0].numpy()
+    assert 0.05 < mask.mean() < 0.95  # a soft mask, where the old double blend differed
+    assert np.abs(pasted.image.astype(int) - generator).max() <= 1
+    assert np.allclose(pasted.mask, mask, atol=1e-6)
+
+
+def test_a_tiny_named_region_is_refused_with_a_threshold_that_finds_it(tiny_amgan):
+    import torch
+
+    from fashionlab.models.registry import load
+    from fashionlab.usecases.edit import edit_images
+
+    editor = load(tiny_amgan["run"])
+    h, w = editor.preprocess.size
+    found = torch.zeros(1, 1, h, w)
+    found[..., : h // 4, :] = 1  # a quarter of the image, but only at thresholds <= 0.4
+
+    def region_mask(x, region, labels=None, threshold=0.9):
+        return found.expand(len(x), -1, -1, -1) if threshold <= 0.4 else torch.zeros(len(x), 1, h, w)
+
+    editor.region_mask = region_mask
+    photo = np.random.default_rng(4).integers(0, 256, (h, w, 3), dtype=np.uint8)
+    (res,) = edit_images(editor, [photo], {"sleeve": "long"}, region="sleeves", domain_check=False)
+    assert np.array_equal(res.image, photo) and res.region_share == 0.0
+    assert res.notes == [
+        "region 'sleeves' found on only 0.0% of the image at threshold 0.9 (at least 1% needed): left unchanged; "
+        "a region threshold of 0.4 finds 25.0%"
+    ]
+    (res,) = edit_images(
+        editor, [photo], {"sleeve": "long"}, region="sleeves", region_threshold=0.3, domain_check=False
+    )
+    assert res.region_share == 0.25 and not any("left unchanged" in n for n in res.notes)
+    assert np.array_equal(res.image[h // 4 + 1 :], photo[h // 4 + 1 :])  # outside the region: the photo
 
 
 @pytest.fixture(scope="module")
@@ -102,6 +158,13 @@ def test_region_mask_restricts_the_edit(models, tmp_path):
     before = np.asarray(Image.open(photo).convert("RGB"))
     after = np.asarray(Image.open(tmp_path / "o" / "a.png"))
     assert np.array_equal(after[:, :30], before[:, :30])  # well outside the region (after resampling): untouched
+    changed = np.abs(after[:, 40:].astype(int) - before[:, 40:]).mean()
+    assert changed > 1.0  # inside the region the edit happened
+    from fashionlab.models.registry import load
+    from fashionlab.usecases.edit import edit_images
+
+    (want,) = edit_images(load(models["amgan"]), [before], {"color": "red"}, region=mask > 0, domain_check=False)
+    assert np.array_equal(after, want.image)  # the CLI writes exactly what the library computes
 
 
 @pytest.mark.parametrize(
@@ -117,6 +180,9 @@ def test_region_mask_restricts_the_edit(models, tmp_path):
         ("mask_grey", "binary mask"),
         ("wrong_model", "not an editor"),
         ("not_a_model", "not a fashionlab model export"),
+        ("out_is_a_file", "this is a file; expected a new folder"),
+        ("no_classifier", "has no attribute network"),
+        ("bad_threshold", "the region threshold must lie in (0, 1)"),
     ],
 )
 def test_bad_input_is_named_without_a_traceback(models, tmp_path, case, expected):
@@ -147,9 +213,27 @@ def test_bad_input_is_named_without_a_traceback(models, tmp_path, case, expected
         model = models["attrnet"]
     elif case == "not_a_model":
         model = tmp_path
-    r = run("edit", photo, "--model", model, "--set", settings, "--out", tmp_path / "o", "--no-progress", *extra)
+    elif case == "no_classifier":  # an editor exported without its attribute network (e.g. StarGAN's paper preset)
+        import json
+        import shutil
+
+        model = tmp_path / "bare"
+        shutil.copytree(Path(models["amgan"]) / "export", model)
+        meta = json.loads((model / "config.json").read_text())
+        del meta["extra"]["classifier"]
+        (model / "config.json").write_text(json.dumps(meta))
+    elif case == "bad_threshold":
+        extra = ["--region", "sleeves", "--region-threshold", "1.5"]
+    out = tmp_path / "o"
+    if case == "out_is_a_file":
+        out.write_text("my notes")
+    r = run("edit", photo, "--model", model, "--set", settings, "--out", out, "--no-progress", *extra)
     assert r.returncode == 2, (r.stdout, r.stderr)
     assert "Traceback" not in r.stderr and expected in r.stderr, r.stderr
+    if case == "out_is_a_file":
+        assert out.read_text() == "my notes"  # untouched
+    else:
+        assert not out.exists()  # a failed run leaves no (empty) folder behind
 
 
 def test_demo_edit_grid_shows_each_edit_next_to_its_exact_ground_truth(tiny_amgan, tmp_path):

@@ -16,6 +16,7 @@ from .evaluate import eval_app
 from .evaluate_pose import eval_pose  # noqa: F401 - adds `eval pose` to eval_app
 from .pose import pose
 from .search import index_app, predict, search
+from .serve import serve
 from .train import models, train
 
 app = typer.Typer(
@@ -33,6 +34,7 @@ app.command("predict")(predict)
 app.command("search")(search)
 app.command("edit")(edit)
 app.command("pose")(pose)
+app.command("serve")(serve)
 app.add_typer(index_app, name="index")
 app.add_typer(eval_app, name="eval")
 

@@ -7,8 +7,9 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
-from ..errors import InputError, OutputExistsError
+from ..errors import InputError
 from .options import parse_kv
 
 out = Console(highlight=False, soft_wrap=True)
@@ -16,7 +17,9 @@ out = Console(highlight=False, soft_wrap=True)
 
 def edit(
     images: Annotated[list[Path], typer.Argument(help="Image files or folders of images (any size).")],
-    model: Annotated[Path, typer.Option(help="A trained editor (amgan, stargan): run folder or its export/.")],
+    model: Annotated[
+        str, typer.Option(help="A trained editor (amgan, stargan): run folder, its export/ or asset:NAME.")
+    ],
     set_: Annotated[
         list[str],
         typer.Option("--set", help="attribute=value, applied in order; repeat or comma-separate for several edits."),
@@ -35,44 +38,40 @@ def edit(
 ) -> None:
     """Edit garment attributes ("this top, but with long sleeves", "red sleeves only").
 
-    Each photo is resized to the model, edited, and pasted back at its own resolution through the edit's
-    mask: pixels outside the mask keep their original values exactly (see fashionlab.edit.files)."""
+    Each photo is resized to the model, edited, and the edit's change is pasted back at the photo's own
+    resolution: pixels the editor left unchanged keep their original values exactly (see
+    fashionlab.usecases.edit). Every argument is checked before anything is written."""
     from PIL import Image
 
-    from ..edit.files import edit_files, expand_inputs
-    from ..models.editing.editor import Editor
     from ..models.registry import load
+    from ..usecases.edit import NAMED_REGIONS, check_editor, check_region, edit_files
+    from ..usecases.images import expand_inputs
+    from ..usecases.outputs import OutputFolder
     from ..viz import overlay
 
     settings = parse_kv([p for item in set_ for p in item.split(",") if p.strip()], "--set")
     if not settings:
         raise InputError("nothing to do: give at least one --set attribute=value", field="--set")
-    editor = load(model)
-    if not isinstance(editor, Editor):
-        raise InputError(
-            f"this export is a {type(editor).__name__}, not an editor (train amgan or stargan)", path=model
-        )
+    if batch_size < 1:
+        raise InputError("must be at least 1", field="--batch-size")
     paths = expand_inputs(images)
+    folder = OutputFolder(out_dir)
+    editor = check_editor(load(model), model)
+    try:
+        editor.space.parse_settings(settings)
+    except InputError as e:
+        raise InputError(e.message, field="--set") from None
     reg: str | Path | None = region
-    if region is not None and region not in ("sleeves", "torso", "garment"):
+    if region is not None and region not in NAMED_REGIONS:
         reg = Path(region)
-        if not reg.is_file():
-            raise InputError("expected sleeves, torso, garment or a mask image file", path=reg, field="--region")
-    if out_dir.exists() and any(out_dir.iterdir()):
-        raise OutputExistsError(f"{out_dir} exists and is not empty; choose a new --out")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    used: set[str] = set()
+    check_region(editor, reg, region_threshold)
     for res in edit_files(
         editor, paths, settings, region=reg, region_threshold=region_threshold, batch_size=batch_size, progress=progress
     ):
-        stem = res.source.stem
-        k = 2
-        while stem in used:  # two inputs with the same name from different folders
-            stem, k = f"{res.source.stem}-{k}", k + 1
-        used.add(stem)
-        Image.fromarray(res.image).save(out_dir / f"{stem}.png")
+        stem = folder.stem(res.source)
+        Image.fromarray(res.image).save(folder.path(f"{stem}.png"))
         if show_mask:
-            Image.fromarray(overlay(res.image, res.mask)).save(out_dir / f"{stem}-mask.png")
+            Image.fromarray(overlay(res.image, res.mask)).save(folder.path(f"{stem}-mask.png"))
         for note in res.notes:
-            out.print(f"{res.source}: {note}")
+            out.print(f"[yellow]warning:[/] {escape(str(res.source))}: {escape(note)}", markup=True)
     out.print(f"edited {len(paths)} image(s) -> {out_dir}")

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ..errors import InputError, OutputExistsError
@@ -19,7 +20,7 @@ index_app = typer.Typer(help="Build and grow search catalogs (SQLite metadata + 
 
 def predict(
     images: Annotated[list[Path], typer.Argument(help="Image files (any size; grayscale/RGBA are converted).")],
-    model: Annotated[Path, typer.Option(help="A trained attribute network: run folder or its export/.")],
+    model: Annotated[str, typer.Option(help="A trained attribute network: run folder, its export/ or asset:NAME.")],
     aam_dir: Annotated[
         Path | None, typer.Option(help="Write an AAM overlay per image and attribute here (a new folder).")
     ] = None,
@@ -27,43 +28,38 @@ def predict(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Predict garment attributes with probabilities, and show where each one lives (AAMs)."""
-    import torch
     from PIL import Image
 
-    from ..data.imaging import denormalise
-    from ..search.build import image_tensor, load_model_for_search
-    from ..viz import overlay
+    from ..data.imaging import load_rgb
+    from ..models.registry import load
+    from ..usecases.images import expand_inputs
+    from ..usecases.outputs import OutputFolder
+    from ..usecases.predict import attention_map, check_attrnet, predict_attributes
 
-    net = load_model_for_search(model)
-    if aam_dir is not None:
-        if aam_dir.exists() and any(aam_dir.iterdir()):
-            raise OutputExistsError(f"{aam_dir} exists and is not empty; choose a new --aam-dir")
-        aam_dir.mkdir(parents=True, exist_ok=True)
+    if top < 1:
+        raise InputError("must be at least 1", field="--top")
+    paths = expand_inputs(images)
+    folder = OutputFolder(aam_dir, "--aam-dir") if aam_dir is not None else None
+    net = check_attrnet(load(model), model)
     results = []
-    for path in images:
-        x = image_tensor(net, path)
-        with torch.no_grad():
-            o = net(x)
-        heads = [
-            *zip(net.attributes, o.rep_logits, strict=True),
-            *zip(net.region_attributes, o.region_rep_logits, strict=True),
-        ]
-        row = {"image": str(path), "attributes": {}}
-        for (name, values), logits in heads:  # garment attributes, then region ones (sleeves.color ...)
-            p = torch.softmax(logits.float(), dim=1)
-            order = torch.argsort(p[0], descending=True)[:top]
-            row["attributes"][name] = [[values[int(i)], round(float(p[0, i]), 4)] for i in order]
+    for path in paths:
+        photo = load_rgb(path)
+        pred = predict_attributes(net, photo, top)
+        row = {"image": str(path), "attributes": {n: [list(v) for v in vals] for n, vals in pred.attributes.items()}}
+        if pred.domain is not None and pred.domain.unusual:
+            row["warning"] = pred.domain.message
         results.append(row)
-        if aam_dir is not None:
-            img = denormalise(x[0])
-            for (name, _), _logits in heads:
-                cam = net.cam(x, name)[0].detach().numpy()
-                Image.fromarray(overlay(img, cam)).save(aam_dir / f"{path.stem}-{name}.png")
+        if folder is not None:
+            stem = folder.stem(path)
+            for name in pred.heads:
+                Image.fromarray(attention_map(net, photo, name)).save(folder.path(f"{stem}-{name}.png"))
             row["aam"] = str(aam_dir)
     if as_json:
         print(json.dumps(results, indent=2))
         return
     for row in results:
+        if "warning" in row:
+            out.print(f"[yellow]warning:[/] {escape(row['image'])}: {escape(row['warning'])}", markup=True)
         t = Table(title=row["image"], show_header=True)
         t.add_column("attribute")
         t.add_column("prediction (probability)")
@@ -138,37 +134,25 @@ def search(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Find catalog items like IMAGE, optionally with changed attributes ("this, but with long sleeves")."""
-    from ..search.build import embed_query, load_model_for_search
+    from ..data.imaging import load_rgb
+    from ..search.build import load_model_for_search
     from ..search.catalog import Catalog
     from ..search.query import Searcher
     from ..search.strip import result_strip
+    from ..usecases.search import hit_dict, search_photo
     from .options import parse_kv
 
     changes = parse_kv([p for s in (set_ or []) for p in s.split(",") if p.strip()], "--set")
-    if k < 1:
-        raise InputError("k must be at least 1", field="--k")
+    if not attributes_only and image is None:
+        raise InputError("give a query image (or --attributes-only with --set)", field="IMAGE")
+    if out_path is not None and out_path.exists():
+        raise OutputExistsError(f"{out_path} exists; choose another --out")
     cat = Catalog.open(catalog)
     searcher = Searcher(cat, load_model_for_search(cat.meta["model"]))
-    if attributes_only:
-        hits = searcher.query_attributes(changes, k=k)
-    else:
-        if image is None:
-            raise InputError("give a query image (or --attributes-only with --set)", field="IMAGE")
-        hits = searcher.query(embed_query(searcher.model, image), changes, k=k, region=region, method=method)
-    rows = [
-        {
-            "rank": h.rank + 1,
-            "id": h.item.id,
-            "score": round(h.score, 4),
-            "image": h.item.image,
-            "attributes": h.item.attributes,
-            **({"region_attributes": h.item.region_attributes} if h.item.region_attributes else {}),
-        }
-        for h in hits
-    ]
+    photo = None if attributes_only else load_rgb(image)
+    hits = search_photo(searcher, photo, changes, k=k, region=region, method=method)
+    rows = [{**hit_dict(h), "image": h.item.image} for h in hits]
     if out_path is not None:
-        if out_path.exists():
-            raise OutputExistsError(f"{out_path} exists; choose another --out")
         result_strip(image, hits, out_path, title=", ".join(f"{a}={v}" for a, v in changes.items()))
     if as_json:
         print(

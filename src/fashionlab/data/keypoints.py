@@ -102,8 +102,10 @@ def _is_number(v: object) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool)
 
 
-def _parse_point(p: object, i: int, path: Path, image_size: tuple[int, int] | None) -> tuple[float, float]:
-    field = f"points[{i}]"
+def _parse_point(
+    p: object, i: int, path: Path | None, image_size: tuple[int, int] | None, prefix: str = "points"
+) -> tuple[float, float]:
+    field = f"{prefix}[{i}]"
     name = KEYPOINT_NAMES[i]
     if p is None:
         return MISSING, MISSING
@@ -151,16 +153,24 @@ def load_keypoints_json(path: str | Path, image_size: tuple[int, int] | None = N
         data = json.loads(text)
     except json.JSONDecodeError as e:
         raise InputError(f"malformed JSON: {e.msg} (line {e.lineno}, column {e.colno})", path, e.lineno) from None
+    return parse_keypoints(data, image_size, path=path)
+
+
+def parse_keypoints(
+    data: object, image_size: tuple[int, int] | None = None, *, path: Path | None = None, field: str = "points"
+) -> np.ndarray:
+    """One pose from parsed JSON (a list of 18 ``[x, y]`` or ``null``, see :func:`load_keypoints_json`) as
+    an ``(18, 2)`` float32 array with ``-1`` for missing points; errors name ``path`` (if any) and
+    ``field[i]``."""
     if not isinstance(data, list) or len(data) != NUM_KEYPOINTS:
         got = f"a list of {len(data)}" if isinstance(data, list) else f"a JSON {type(data).__name__}"
         raise InputError(
             f"expected a list of {NUM_KEYPOINTS} points ([x, y] or null, in the order "
             f"{', '.join(KEYPOINT_NAMES)}), got {got}",
             path,
-            field="points",
+            field=field,
         )
-    out = np.array([_parse_point(p, i, path, image_size) for i, p in enumerate(data)], dtype=np.float32)
-    return out
+    return np.array([_parse_point(p, i, path, image_size, field) for i, p in enumerate(data)], dtype=np.float32)
 
 
 def save_keypoints_json(path: str | Path, keypoints: np.ndarray) -> Path:
