@@ -97,7 +97,10 @@ def test_attribute_cross_entropy_masks_unknown_labels():
         + ce(logits[[0, 1, 2], 5:9], labels[[0, 1, 2], 2])
     ) / 3
     assert loss.item() == pytest.approx(manual.item(), rel=1e-6)
-    assert 0 <= s["cls_acc"].item() <= 1
+    known = {(r, a) for r in range(4) for a in range(3) if labels[r, a] >= 0}
+    offsets = [0, 3, 5]
+    hits = [int(logits[r, offsets[a] : offsets[a] + SPACE.sizes[a]].argmax()) == labels[r, a] for r, a in known]
+    assert s["cls_acc"].item() == pytest.approx(sum(hits) / len(known))  # over the 9 known labels
     total, _ = attribute_cross_entropy(logits, labels, SPACE.sizes, reduction="sum")  # StarGAN's L_cls
     assert total.item() == pytest.approx(3 * manual.item(), rel=1e-6)
     with pytest.raises(ValueError, match="mean or sum"):
@@ -231,8 +234,12 @@ def test_editor_edit_api(amgan_export):
     labels = torch.tensor([[3, 0, 0, 0, 0], [1, 0, 0, 0, 0]])
     res = editor.edit(x, {"sleeve": "long"}, labels=labels)
     assert torch.equal(res.images[0], x[0]) and res.notes[0] == ["sleeve is already long: unchanged"]
-    assert not torch.equal(res.images[1], x[1]) and res.notes[1] == []
-    assert float(res.masks[0].abs().max()) == 0 and res.masks.shape == (2, 1, 32, 32)
+    # the other image is the generator's output for its labels with the sleeve set to long (value 3)
+    targets = labels.clone()
+    targets[:, 0] = 3
+    generated, attention = editor.G(x, editor.space.code(targets, torch.zeros(2, dtype=torch.long)))
+    assert torch.equal(res.images[1], generated[1]) and res.notes[1] == []
+    assert float(res.masks[0].abs().max()) == 0 and torch.equal(res.masks[1], attention[1])
     region = torch.zeros(1, 1, 32, 32)
     region[..., 8:24, 8:24] = 1
     res = editor.edit(x, {"color": "red", "pattern": "dots"}, region=region, labels=labels)  # two edits in order
@@ -247,8 +254,13 @@ def test_editor_edit_api(amgan_export):
         editor.edit(x, {"fit": "slim"})
     with pytest.raises(InputError, match=r"expected images of shape \(B, 3, 32, 32\)"):
         editor.edit(torch.zeros(1, 3, 40, 40), {"sleeve": "long"})
-    labels_read = editor.read_attributes(x)
-    assert labels_read.shape == (2, 5)
+    labels_read = editor.read_attributes(x)  # the attribute network's most likely value of each attribute
+    probs = editor.classifier.predict(editor.classifier.preprocess.fit_batch(x))
+    assert labels_read.tolist() == [[int(p[i].argmax()) for p in probs] for i in range(2)]
+    # without labels, the editor edits from what it reads
+    assert torch.equal(
+        editor.edit(x, {"color": "red"}).images, editor.edit(x, {"color": "red"}, labels=labels_read).images
+    )
 
 
 def test_editor_configs_that_cannot_work_are_named(editing_world, tmp_path):
@@ -312,7 +324,9 @@ def test_export_references_a_shipped_classifier_instead_of_copying_it(editing_wo
     shipped = fashionlab.load("asset:attrnet-synth64")
     for k, v in shipped.state_dict().items():
         assert torch.equal(editor.classifier.state_dict()[k], v), k
-    assert editor.read_attributes(torch.zeros(1, 3, 32, 32)).shape == (1, 5)
+    grey = torch.zeros(1, 3, 32, 32)
+    read = [int(p.argmax()) for p in shipped.predict(shipped.preprocess.fit_batch(grey))]
+    assert editor.read_attributes(grey).tolist() == [read]  # what the shipped network reads
     # a user's classifier (the tiny one) is copied into the export
     _, states = read_export(editing_world["run"])
     assert set(states) == {"G", "classifier"}

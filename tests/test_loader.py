@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 
 from fashionlab.data.format import AttributeSpec, DatasetSchema, DatasetWriter, Item
+from fashionlab.data.imaging import load_rgb, normalise, resize_rgb
 from fashionlab.data.loader import FashionDataset, ShardedInfiniteSampler, make_loader
 from fashionlab.data.pack import open_pack, pack_dataset
 from fashionlab.errors import ProblemList
@@ -80,9 +81,11 @@ def test_variable_sizes(tmp_path, mode):
     with pytest.raises(Exception, match="size"):
         open_pack(root, progress=False)
     ds = FashionDataset(root, split=None, size=(12, 12), resize=mode, progress=False)
-    assert ds[0]["image"].shape == (3, 12, 12)
-    if mode == "fit":  # padding is white
-        assert float(ds[0]["image"][:, :, 0].min()) == 1.0
+    for i in range(3):  # each image resized on the fly exactly as resize_rgb does it
+        want = normalise(resize_rgb(load_rgb(root / f"images/{i}.png"), (12, 12), mode))
+        assert torch.allclose(ds[i]["image"], want, atol=1e-6), (mode, i)
+    if mode == "fit":  # padding is white: the 20x10 image fills the middle 6 columns of 12
+        assert (ds[0]["image"][:, :, :3] == 1.0).all() and (ds[0]["image"][:, :, 9:] == 1.0).all()
 
 
 def test_sampler_shards_are_disjoint_and_cover_each_epoch():
@@ -110,9 +113,14 @@ def test_sampler_resume_continues_identically():
 
 def test_loader_batches(tmp_path):
     root = make(tmp_path)
-    batch = next(iter(make_loader(FashionDataset(root, progress=False), 4, seed=0)))
-    assert batch["image"].shape == (4, 3, 16, 16) and batch["attributes"].shape == (4, 1)
-    assert batch["attributes"].dtype == torch.int64 and len(batch["id"]) == 4
+    ds = FashionDataset(root, progress=False)
+    batch = next(iter(make_loader(ds, 4, seed=0)))
+    # the first 4 indices the seeded sampler draws, stacked
+    order = list(itertools.islice(iter(ShardedInfiniteSampler(len(ds), seed=0)), 4))
+    assert batch["id"] == [ds[i]["id"] for i in order]
+    assert torch.equal(batch["image"], torch.stack([ds[i]["image"] for i in order]))
+    assert batch["attributes"].dtype == torch.int64
+    assert torch.equal(batch["attributes"], torch.stack([ds[i]["attributes"] for i in order]))
 
 
 def test_region_attributes_labels(tmp_path):

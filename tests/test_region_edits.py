@@ -12,6 +12,8 @@ from typer.testing import CliRunner
 
 import fashionlab
 from fashionlab.cli import app
+from fashionlab.data.format import load_dataset
+from fashionlab.data.regions import region_value
 from fashionlab.errors import InputError
 from fashionlab.metrics.region_edits import RegionEditEvaluation, region_target
 from fashionlab.synth.figure import Pose
@@ -43,19 +45,25 @@ def test_region_targets():
 def evaluation(tiny_amgan):
     editor = fashionlab.load(tiny_amgan["run"])
     ev = RegionEditEvaluation(tiny_amgan["data"], editor.preprocess, "sleeves", split="train", limit=5, progress=False)
-    return editor, ev
+    return editor, ev, tiny_amgan["data"]
 
 
 def test_rows_and_exact_mask(evaluation):
-    editor, ev = evaluation
-    assert 0 < len(ev.rows) <= 5 and ev.exact_regions.any(axis=(1, 2)).all()
+    editor, ev, data = evaluation
+    # the first 5 train images whose sleeves can turn red: with sleeves, not red already
+    train = load_dataset(data).split("train")
+    can = [i for i, it in enumerate(train) if it.attributes["sleeve"] != "sleeveless"]
+    assert ev.rows.tolist() == [i for i in can if region_value(train[i], "sleeves", "color") != "red"][:5]
+    assert ev.exact_regions.any(axis=(1, 2)).all()
     gt = ev.reference("ground truth").ways["-"]
     assert gt["l1"] == 0 and gt["ssim"] == pytest.approx(1.0)
     ident = ev.reference("identity").ways["-"]
     assert ident["l1"] > 0 and ident["ssim_outside"] > ident["ssim"]  # the difference is in the sleeves
     report, images = ev.run(editor, "amgan")
     assert list(report.ways) == ["found", "exact mask", "whole image"]
-    assert 0 <= report.ways["found"]["region_iou"] <= 1
+    found = editor.region_mask(ev.images, "sleeves", ev.labels, 0.9)[:, 0].numpy() > 0.5
+    iou = (found & ev.exact_regions).sum((1, 2)) / np.maximum((found | ev.exact_regions).sum((1, 2)), 1)
+    assert report.ways["found"]["region_iou"] == pytest.approx(iou.mean())
     # with the exact region as the mask, nothing outside it changes
     inputs = ((ev.images.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy()
     outside = ~ev.exact_regions

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -17,6 +18,22 @@ from fashionlab.engine.export import read_export
 from fashionlab.engine.trainer import Trainer
 from fashionlab.errors import FashionlabError, InputError
 from fashionlab.models import MODELS, build_task
+
+PRESETS = Path(fashionlab.__file__).parent / "presets"
+
+
+def _leaves(tree: dict, prefix: str = ""):
+    """(dotted key, value) of every non-dict value of a nested dict."""
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            yield from _leaves(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
+
+
+def _plain(value):
+    """Tuples as lists, the way YAML writes them."""
+    return [_plain(v) for v in value] if isinstance(value, list | tuple) else value
 
 
 def _finite(t: torch.Tensor) -> bool:
@@ -49,10 +66,18 @@ def test_model_trains_exports_loads_and_infers(name, tmp_path):
 
 @pytest.mark.parametrize("name", MODELS.names())
 def test_every_model_has_presets(name):
+    import yaml
+
     spec = MODELS.get(name)
     for preset in ("cpu", "paper", "tiny"):
         cfg = resolve_config(spec.config, model=name, preset=preset)
-        assert cfg.train.steps > 0
+        written = yaml.safe_load((PRESETS / name / f"{preset}.yaml").read_text())
+        assert cfg.train.steps == written["train"]["steps"]
+        for key, value in _leaves(written):  # every value the preset file sets is the config's
+            got = cfg
+            for part in key.split("."):
+                got = getattr(got, part)
+            assert _plain(got) == value or _plain(got) == [value, value], (name, preset, key, got, value)
     with pytest.raises(InputError, match="unknown key"):
         resolve_config(spec.config, model=name, overrides=["train.stepz=3"])
     with pytest.raises(InputError, match="integer"):

@@ -9,10 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from fashionlab.config import resolve_config
 from fashionlab.data.format import load_dataset
+from fashionlab.data.loader import FashionDataset
 from fashionlab.engine.trainer import Trainer
 from fashionlab.errors import InputError, OutputExistsError
 from fashionlab.models import MODELS, build_task
@@ -50,9 +52,9 @@ def test_catalog_contents(world):
     assert vec["global"].shape[0] == 12 and vec["reps"].shape[:2] == (12, 5)
     assert np.allclose(np.linalg.norm(vec["global"], axis=1), 1, atol=1e-4)
     assert cat.index().ntotal == 12
-    assert {"rep__color", "baseline__sleeve", "region__sleeves.color", "region__sleeves.pattern"} <= set(
-        cat.prototypes()
-    )
+    garment = ["sleeve", "color", "pattern", "collar", "fastening"]
+    regions = ["region__sleeves.color", "region__sleeves.pattern"]  # one prototype set per kind of vector
+    assert set(cat.prototypes()) == {f"{kind}__{a}" for kind in ("rep", "baseline") for a in garment} | set(regions)
     assert vec["region_sleeves"].shape == (12, 2, vec["reps"].shape[2])  # sleeves.color, sleeves.pattern
 
 
@@ -69,7 +71,11 @@ def test_queries(world):
     assert len(s.query(q, {"color": "red"}, k=4, region="sleeves")) == 4
     with pytest.raises(InputError, match="cannot be changed on the sleeves alone"):
         s.query(q, {"collar": "crew"}, region="sleeves")
-    assert len(s.query_attributes({"color": "blue"}, k=6)) == 6
+    # by attributes alone: the items whose colour representation is closest to blue's prototype
+    color = [n for n, _ in s.attributes].index("color")
+    blue = dict(s.attributes)["color"].index("blue")
+    closest = np.argsort(-(cat.vectors()["reps"][:, color] @ cat.prototypes()["rep__color"][blue]))[:6]
+    assert [h.item.position for h in s.query_attributes({"color": "blue"}, k=6)] == closest.tolist()
     with pytest.raises(InputError, match="colour"):
         s.query(q, {"colour": "red"})
     with pytest.raises(InputError, match="teal"):
@@ -261,8 +267,17 @@ def test_metrics_on_the_tiny_model(world):
 
     model = load_model_for_search(world["run"])
     rep = METRICS.get("attributes")(model, str(world["data"]), "test", progress=False)
-    assert set(rep.accuracy) == {"sleeve", "color", "pattern", "collar", "fastening"}
-    assert all(0 <= v <= 1 for v in [*rep.accuracy.values(), *rep.pointing.values(), *rep.box_iou.values()])
+    # accuracy: the model's predictions on the test images against their known labels
+    test = FashionDataset(world["data"], split="test", size=model.preprocess.size, progress=False)
+    labels = torch.from_numpy(test.labels)
+    with torch.no_grad():
+        predicted = [p.argmax(1) for p in model.predict(torch.stack([test[i]["image"] for i in range(len(test))]))]
+    want = {
+        name: float((predicted[a] == labels[:, a])[labels[:, a] >= 0].float().mean())
+        for a, name in enumerate(model.attribute_names)
+    }
+    assert rep.accuracy == pytest.approx(want)
+    assert all(0 <= v <= 1 for v in [*rep.pointing.values(), *rep.box_iou.values()])
     assert all(rep.pointing_tolerant[k] >= rep.pointing[k] for k in rep.pointing)
     # SynthFashion data: the edit-region pointing game is played too, the same in 2 worker processes
     assert set(rep.pointing_edit) == set(rep.accuracy) and all(0 <= v <= 1 for v in rep.pointing_edit.values())
