@@ -46,12 +46,33 @@ def demo(
     model: Annotated[
         Path, typer.Option(help="Attribute network to use (default: the shipped SynthFashion model).")
     ] = SHIPPED_ATTRNET,
+    headless: Annotated[
+        bool,
+        typer.Option(
+            "--headless/--studio",
+            envvar="DEMO_HEADLESS",
+            help="Run the whole flow once and write a report (DEMO_HEADLESS=1), or start the web studio (default).",
+        ),
+    ] = False,
+    port: Annotated[int, typer.Option(help="The studio's port (a free one if it is taken).")] = 8000,
 ) -> None:
-    """SynthFashion ground truth, a validated dataset, attribute prediction with activation maps, and
-    "this, but with ..." search, all on this machine."""
+    """The web studio on the shipped models (default), or, with --headless (DEMO_HEADLESS=1), everything once:
+    SynthFashion ground truth, a validated dataset, attributes with activation maps, "this, but with ..."
+    search, edits and re-posing against the exact ground truth, and the studio's flow on SynthFashion and on a
+    real photograph, into a new demo-out/run-NNN/ with report.html."""
+    if not headless:
+        from ..serve.config import ServeConfig
+        from .serve import run_service
+
+        out.print("fashionlab studio on the shipped models (DEMO_HEADLESS=1 make demo runs everything once instead)")
+        run_service(ServeConfig(port=port, work_dir=out_dir / "studio"), any_port=True, open_browser=True)
+        return
+    import json
+
     import torch
 
     from ..data.check import check_dataset, format_report
+    from ..data.imaging import load_rgb
     from ..data.sheet import contact_sheet
     from ..engine.runs import next_free_dir
     from ..metrics.attributes import evaluate_attributes
@@ -60,6 +81,7 @@ def demo(
     from ..search.catalog import Catalog
     from ..search.query import Searcher
     from ..search.strip import result_strip
+    from ..synth.attributes import sample_attributes
     from ..synth.generate import SynthConfig, generate_dataset
     from ..viz import aam_sheet
 
@@ -68,24 +90,24 @@ def demo(
     out.rule(f"fashionlab demo -> {run}")
     t0 = time.perf_counter()
     gt = edit_ground_truth_sheet(run / "edit-ground-truth.png")
-    out.print(f"[1/8] one person, every attribute value (exact edit ground truth): {gt}")
+    out.print(f"[1/9] one person, every attribute value (exact edit ground truth): {gt}")
     ds = generate_dataset(
         run / "synthfashion",
         SynthConfig(n=n, size=(size, size), seed=12345, region_mix=0.2, holdout=[{"color": "red", "sleeve": "long"}]),
     )
-    out.print(f"[2/8] SynthFashion dataset, {n} images at {size}px with masks and keypoints: {ds}")
+    out.print(f"[2/9] SynthFashion dataset, {n} images at {size}px with masks and keypoints: {ds}")
     report = check_dataset(ds, decode_images=True, progress=False)
     out.print(f"      validated: {report.n_items} items, {len(report.problems)} problems")
     if not report.ok:
         out.print(format_report(report), markup=False)
         raise typer.Exit(1)
     sheet = contact_sheet(ds, run / "sheet.png")
-    out.print(f"[3/8] contact sheet: {sheet}")
+    out.print(f"[3/9] contact sheet: {sheet}")
 
     net = load(model)
     rep = evaluate_attributes(net, str(ds), "test", progress=False)
     acc = ", ".join(f"{k} {v:.1%}" for k, v in rep.accuracy.items())
-    out.print(f"[4/8] attribute network {model.name}: accuracy on the demo's unseen test split: {acc}")
+    out.print(f"[4/9] attribute network {model.name}: accuracy on the demo's unseen test split: {acc}")
     out.print(
         "      pointing game (AAM peak inside the attribute's own pixels): "
         + ", ".join(f"{k} {v:.1%}" for k, v in rep.pointing.items())
@@ -108,7 +130,7 @@ def demo(
     )
 
     cat = build_catalog(model, ds, run / "catalog", splits=["train", "val"], progress=False)
-    out.print(f"[5/8] catalog of {len(cat)} items (SQLite + FAISS): {run / 'catalog'}")
+    out.print(f"[5/9] catalog of {len(cat)} items (SQLite + FAISS): {run / 'catalog'}")
     searcher = Searcher(Catalog.open(cat.root), net)
     query = test.items[0]
     change = {"sleeve": "sleeveless" if query.attributes["sleeve"] != "sleeveless" else "long"}
@@ -119,7 +141,7 @@ def demo(
         test.ds.image_path(query), hits, run / "search.png", title=", ".join(f"{k}={v}" for k, v in change.items())
     )
     out.print(
-        f"[6/8] query {query.id} {query.attributes} with {change}: exact target at rank(s) "
+        f"[6/9] query {query.id} {query.attributes} with {change}: exact target at rank(s) "
         f"{found or 'none in the top 8'}; {strip}"
     )
     from ..data.regions import has_region, region_value
@@ -148,10 +170,10 @@ def demo(
     with_sleeves = [it for it in test.items if it.attributes.get("sleeve") != "sleeveless"][:4]
     edited = edit_demo(test.ds, with_sleeves, run / "edits.png")
     if edited is None:
-        out.print(f"[7/8] editing: no shipped editor ({SHIPPED_EDITOR}) in this install")
+        out.print(f"[7/9] editing: no shipped editor ({SHIPPED_EDITOR}) in this install")
     else:
         out.print(
-            f"[7/8] the shipped AMGAN ({SHIPPED_EDITOR}) edits unseen test photos; each edit next to its exact "
+            f"[7/9] the shipped AMGAN ({SHIPPED_EDITOR}) edits unseen test photos; each edit next to its exact "
             "ground truth (input | sleeve | truth | colour | truth | colour on the sleeves only, the sleeves "
             f"given as a mask | truth): {edited[0]}"
         )
@@ -159,14 +181,28 @@ def demo(
 
     reposed = pose_demo(run / "repose.png")
     if reposed is None:
-        out.print(f"[8/8] re-posing: no shipped re-posing model ({SHIPPED_REPOSER}) in this install")
+        out.print(f"[8/9] re-posing: no shipped re-posing model ({SHIPPED_REPOSER}) in this install")
     else:
         out.print(
-            f"[8/8] the shipped XingGAN ({SHIPPED_REPOSER}) renders four new people in new poses, their own "
+            f"[8/9] the shipped XingGAN ({SHIPPED_REPOSER}) renders four new people in new poses, their own "
             f"pose found by the shipped keypoint estimator (source | target pose | result | exact ground truth): "
             f"{reposed[0]}; SSIM to the truth {reposed[1]:.3f} (output = source: {reposed[2]:.3f})"
         )
+    from ..serve.state import sample_image
+    from .demo_flow import flow_demo, real_photograph
+
+    person_seed = 5_151_515
+    person = sample_image(person_seed, json.dumps(sample_attributes(np.random.default_rng(person_seed))), (256, 128))
+    pictures = [
+        ("synthfashion", load_rgb(test.ds.image_path(test.items[1])), f"unseen test image {test.items[1].id}"),
+        ("person", person, "a new SynthFashion person, head to feet (256x128)"),
+    ]
+    photo = real_photograph()
+    if photo is not None:
+        pictures.append(("photograph", *photo))
+    report = flow_demo(run, searcher, pictures)
+    out.print(f"[9/9] the studio's flow on {len(pictures)} pictures (one a real photograph): {report}")
     out.print(
-        f"done in {time.perf_counter() - t0:.1f}s. Look at {sheet}, {gt}, {run / 'attribute-maps.png'}, {strip}, "
-        f"{run / 'edits.png'} and {run / 'repose.png'}."
+        f"done in {time.perf_counter() - t0:.1f}s. Open {report}; or look at {sheet}, {gt}, "
+        f"{run / 'attribute-maps.png'}, {strip}, {run / 'edits.png'} and {run / 'repose.png'}."
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -38,15 +39,8 @@ def serve(
     log_level: Annotated[str, typer.Option(help="debug, info, warning.")] = "info",
 ) -> None:
     """Serve the HTTP API and the web studio (FastAPI + uvicorn). Models load once, at start-up."""
-    import logging
-    import socket
-
-    import uvicorn
-
     from ..errors import InputError
-    from ..serve.app import create_app
     from ..serve.config import ServeConfig
-    from ..serve.state import start
     from ..usecases.images import ImageLimits
 
     none = lambda v: None if v.lower() == "none" else v  # noqa: E731
@@ -69,21 +63,44 @@ def serve(
         limits=ImageLimits(max_bytes=limit_bytes, max_pixels=max_pixels),
         max_body_bytes=int(limit_bytes * 4 / 3 * 2 + 65536),
     )
+    run_service(cfg, log_level)
+
+
+def run_service(cfg, log_level: str = "info", any_port: bool = False, open_browser: bool = False) -> None:
+    """Start the service of ``cfg`` and serve until Ctrl-C: models loaded first, then the port bound (``any_port``:
+    a free one when ``cfg.port`` is taken), the studio's URL printed (and opened in a browser when asked and a
+    display exists)."""
+    import logging
+    import socket
+
+    import uvicorn
+
+    from ..errors import InputError
+    from ..serve.app import create_app
+    from ..serve.state import start
+
     cfg.check()
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     out.print("loading models ...")
     state = start(cfg)
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock = socket.socket(socket.AF_INET6 if ":" in cfg.host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        sock.bind((host, port))
+        sock.bind((cfg.host, cfg.port))
     except OSError as e:
-        raise InputError(f"cannot listen on {host}:{port} ({e.strerror})", field="--port") from None
+        if not any_port:
+            raise InputError(f"cannot listen on {cfg.host}:{cfg.port} ({e.strerror})", field="--port") from None
+        sock.bind((cfg.host, 0))
     bound = sock.getsockname()[1]
-    shown = f"[{host}]" if ":" in host else host
-    out.print(f"fashionlab studio: http://{shown}:{bound}/   (API: http://{shown}:{bound}/v1, schema /openapi.json)")
+    shown = f"[{cfg.host}]" if ":" in cfg.host else cfg.host
+    url = f"http://{shown}:{bound}/"
+    out.print(f"fashionlab studio: {url}   (API: {url}v1, schema {url}openapi.json)")
     models = ", ".join(f"{k}={v}" for k, v in state.sources.items()) or "none"
     items = len(state.catalog) if state.catalog is not None else "no"
     out.print(f"models: {models}; catalog: {items} items; Ctrl-C stops")
+    if open_browser and (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or sys.platform == "darwin"):
+        import webbrowser
+
+        webbrowser.open(url)
     app = create_app(state=state)
     uvicorn.run(app, fd=sock.fileno(), log_level=log_level.lower(), access_log=False)

@@ -183,7 +183,7 @@ def create_app(config: ServeConfig | None = None, state: ServiceState | None = N
         from ..models.keypoints import draw_skeleton
 
         canvas = np.full((*POSE_FRAME, 3), 24, np.uint8)
-        return _png(img.encode_png(draw_skeleton(canvas, gallery[pose_id], scale=2)))
+        return _png(img.encode_png(draw_skeleton(canvas, gallery[pose_id], scale=3)))
 
     # ------------------------------------------------------------------ understand
     @app.post(

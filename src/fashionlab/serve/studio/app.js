@@ -236,6 +236,7 @@ async function repose() {
     const fields = { image: state.image, response: "json" };
     if (state.poseImage) fields.target_image = state.poseImage; else fields.target_pose_id = state.poseId;
     const result = await api("/v1/pose", form(fields));
+    $("pose-before").src = $("current").src;
     $("pose-after").src = result.image;
     $("pose-download").href = result.image;
     $("pose-result").hidden = false;
