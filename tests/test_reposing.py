@@ -307,6 +307,11 @@ def test_eval_pose_scores_models_and_reference_rows(tiny_repose, tmp_path):
     assert all(0 <= r["pckh"] <= 1 for r in reports)
     assert Image.open(tmp_path / "e" / "displacement.png").size == (480, 240)
     assert (tmp_path / "e" / "grid.png").exists() and "| method |" in (tmp_path / "e" / "pose.md").read_text()
+    # the scores that see ghosts, missing limbs and faces: exactly 0 (or 1) for the ground truth
+    assert truth["ghost"] == 0 and truth["missing_body"] == 0 and truth["head_l1"] == 0
+    assert reports[0]["ghost"] > 0 and reports[0]["missing_body"] > 0  # the source figure where it no longer is
+    assert set(truth["pckh_joints"]) >= {"right_wrist", "left_wrist", "arms"}
+    assert "| method | nose |" in (tmp_path / "e" / "pose.md").read_text()
 
 
 def test_imported_market_pairs_train_a_reposing_model(tmp_path, tiny_repose):

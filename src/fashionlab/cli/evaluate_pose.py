@@ -51,7 +51,14 @@ def eval_pose(
     from PIL import Image
 
     from ..data.imaging import denormalise
-    from ..metrics.pose_eval import PoseEvaluation, ground_truth_method, identity_method, pose_table, reposer_method
+    from ..metrics.pose_eval import (
+        PoseEvaluation,
+        ground_truth_method,
+        identity_method,
+        pose_detail_tables,
+        pose_table,
+        reposer_method,
+    )
     from ..models.keypoints import draw_skeleton
     from ..models.registry import load
     from ..viz import histogram, image_grid
@@ -92,7 +99,7 @@ def eval_pose(
     if out_dir is None:
         return
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "pose.md").write_text(table + "\n\n" + caption + "\n")
+    (out_dir / "pose.md").write_text(table + "\n\n" + caption + "\n\n" + pose_detail_tables(reports) + "\n")
     (out_dir / "reports.json").write_text(
         json.dumps({"displacement": disp, "reports": [r.summary() for r in reports]}, indent=2)
     )

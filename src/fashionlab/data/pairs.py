@@ -28,7 +28,8 @@ class PosePairDataset(Dataset):
     """The pose pairs of one split. Item ``k`` is a dict: ``source_image`` and ``target_image`` float32
     (3, H, W) in [-1, 1]; ``source_keypoints`` and ``target_keypoints`` float32 (18, 2) in the packed
     images' pixels (-1 missing); ``attributes`` int64 (A,) of the source item; ``source_index`` /
-    ``target_index`` (positions in :attr:`items`) and ``source_id`` / ``target_id``."""
+    ``target_index`` (positions in :attr:`items`) and ``source_id`` / ``target_id``; with ``with_masks``
+    also ``source_mask`` / ``target_mask`` uint8 (H, W) region bits (SynthFashion's: bit 0 is the person)."""
 
     def __init__(
         self,
@@ -37,10 +38,12 @@ class PosePairDataset(Dataset):
         size: tuple[int, int] | None = None,
         resize: str = "fit",
         progress: bool = True,
+        with_masks: bool = False,
     ):
         self.images = FashionDataset(
-            root, split=split, size=size, resize=resize, with_keypoints=True, progress=progress
+            root, split=split, size=size, resize=resize, with_keypoints=True, with_masks=with_masks, progress=progress
         )
+        self.with_masks = with_masks
         self.root = self.images.root
         self.size = self.images.size
         position = {item.id: k for k, item in enumerate(self.images.items)}
@@ -90,6 +93,7 @@ class PosePairDataset(Dataset):
             "target_index": target,
             "source_id": src["id"],
             "target_id": tgt["id"],
+            **({"source_mask": src["mask"], "target_mask": tgt["mask"]} if self.with_masks else {}),
         }
 
 
