@@ -171,6 +171,8 @@ async function readAttributes() {
         $("map").src = result.attention_maps[name];
         $("map").alt = `Activation map of ${name} (${best.value}) over the picture: warm colours mark where the model sees it`;
         $("map-caption").textContent = `where ${name} = ${best.value} lives`;
+        $("map-download").href = result.attention_maps[name];
+        $("map-download").download = `attention-${name}.png`;
         $("map-figure").hidden = false;
       });
       row.insertCell().append(show);
