@@ -305,3 +305,29 @@ def test_load_refuses_an_unknown_kind(world, tmp_path):
     run = trainer.fit()
     with pytest.raises(InputError, match="toygan"):
         load(run)
+
+
+def test_the_ema_moves_after_generator_steps_only(world, tmp_path, monkeypatch):
+    """With n_critic 2, six iterations hold three generator steps: the EMA of G moves three times (as
+    stargan-v2 updates it after each generator step), not six."""
+    from types import SimpleNamespace
+
+    from fashionlab.engine.schedule import EMA
+    from fashionlab.models.editing.task import EditGanTask
+
+    assert [EditGanTask.ema_due(SimpleNamespace(cfg=SimpleNamespace(n_critic=3)), s) for s in range(6)] == [
+        False, False, True, False, False, True,
+    ]  # fmt: skip
+    moves = []
+    original = EMA.update
+    monkeypatch.setattr(
+        EMA, "update", lambda self, module, step=None: (moves.append(step), original(self, module, step))
+    )
+
+    def generator_steps_only(task):
+        task.ema_due = lambda step: (step + 1) % 2 == 0
+
+    cfg = toy_cfg(world, tmp_path, "train.steps=6", "train.ckpt_every=0")
+    _, trainer = run_toy(cfg, patch=generator_steps_only)
+    trainer.fit()
+    assert moves == [2, 4, 6]

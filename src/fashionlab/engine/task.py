@@ -147,6 +147,12 @@ class Task:
         """Names of the networks to keep an EMA of (when ``train.ema`` > 0); default: all."""
         return list(self.nets)
 
+    def ema_due(self, step: int) -> bool:
+        """Whether the EMA copies move after iteration ``step`` (0-based): after every iteration that updated
+        the averaged networks. Default: every iteration; a GAN that steps its generator every ``n_critic``
+        iterations says so (stargan-v2 moves its EMA after each generator step)."""
+        return True
+
     def ddp_nets(self) -> list[str]:
         """Names of the networks to wrap in DDP under torchrun; default: every network with parameters."""
         return [k for k, n in self.nets.items() if any(p.requires_grad for p in n.parameters())]

@@ -385,8 +385,9 @@ class Trainer:
                     for s in self.schedulers.values():
                         s.step()
                 self.step += 1
-                for k, e in self.ema.items():
-                    e.update(task.nets[k], self.step)
+                if self.ema and task.ema_due(ctx.step):
+                    for k, e in self.ema.items():
+                        e.update(task.nets[k], self.step)
                 self._bar.update(1)
                 if self.step % train.log_every == 0 or self.step == train.steps:
                     self._log(means, timer)

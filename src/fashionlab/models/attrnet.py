@@ -226,6 +226,24 @@ class AttrNet(nn.Module):
         hi = m.flatten(1).max(1).values[:, None, None]
         return (m - lo) / (hi - lo).clamp_min(1e-6)
 
+    def value_cams(self, x: torch.Tensor, attribute: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+        """(B, h, w) raw class activation maps at conv7's resolution (not normalised, differentiable in ``x``)
+        of each sample's own garment ``attribute`` (B,) index and ``value`` (B,) index; zeros where the value
+        is -1. ``x`` is already the model's input (fitted, [-1, 1])."""
+        conv7 = self.conv67(self.backbone(x))
+        out = conv7.new_zeros(x.shape[0], *conv7.shape[-2:]).float()
+        for a in attribute.unique().tolist():
+            rows = torch.nonzero((attribute == a) & (value >= 0)).flatten()
+            if len(rows):
+                out[rows] = self.cams_raw(conv7[rows], a).float()[torch.arange(len(rows)), value[rows]]
+        return out
+
+    def classifier_logits(self, conv5: torch.Tensor) -> torch.Tensor:
+        """(B, sum of the attributes' value counts) logits of the GAP classifiers (the ones that make the
+        CAMs), concatenated in attribute order, from conv5 features (:meth:`features`)."""
+        pooled = self.conv67(conv5).mean(dim=(2, 3))
+        return torch.cat([c(pooled) for c in self.classifiers], 1)
+
     def features(self, x: torch.Tensor, layer: str = "conv5") -> torch.Tensor:
         """Features for perceptual losses and reference matching: ``conv5`` (B, C, h, w), ``conv7`` or
         ``pooled`` (B, C)."""

@@ -111,13 +111,7 @@ class EditGanConfig:
 def _raw_cams(classifier, x: torch.Tensor, attribute: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
     """(B, h, w) raw CAMs at the classifier's conv7 resolution for each sample's own ``attribute`` and
     ``value`` (value -1: zeros)."""
-    conv7 = classifier.conv67(classifier.backbone(classifier.preprocess.fit_batch(x)))
-    out = conv7.new_zeros(x.shape[0], *conv7.shape[-2:]).float()
-    for a in attribute.unique().tolist():
-        rows = torch.nonzero((attribute == a) & (value >= 0)).flatten()
-        if len(rows):
-            out[rows] = classifier.cams_raw(conv7[rows], a).float()[torch.arange(len(rows)), value[rows]]
-    return out
+    return classifier.value_cams(classifier.preprocess.fit_batch(x), attribute, value)
 
 
 def _normalised(maps: torch.Tensor, size: tuple[int, int], valid: torch.Tensor) -> torch.Tensor:
@@ -213,6 +207,10 @@ class EditGanTask(Task):
 
     def ema_nets(self) -> list[str]:
         return ["G"]
+
+    def ema_due(self, step: int) -> bool:
+        """The EMA of G moves after each generator step (every ``n_critic`` iterations), not every iteration."""
+        return (step + 1) % self.cfg.n_critic == 0
 
     def state_dict(self) -> dict[str, Any]:
         return {"references": self.references.state_dict()} if self.references else {}
@@ -336,7 +334,7 @@ class EditGanTask(Task):
                 scalars.update(s)
             if w.perceptual or w.frozen_cls:  # one pass of the frozen classifier over x* serves both
                 clf = self.frozen["classifier"]
-                conv5 = clf.backbone(clf.preprocess.fit_batch(fake))
+                conv5 = clf.features(clf.preprocess.fit_batch(fake), "conv5")
             if w.perceptual:
                 l_p, s = self._perceptual(conv5, targets)
                 g_loss = g_loss + w.perceptual * l_p
@@ -365,9 +363,7 @@ class EditGanTask(Task):
 
     def _frozen_classification(self, fake_conv5, targets):
         """The frozen classifier's cross-entropy of x* (its conv5 features given) toward the targets."""
-        clf = self.frozen["classifier"]
-        pooled = clf.conv67(fake_conv5).mean(dim=(2, 3))
-        logits = torch.cat([c(pooled) for c in clf.classifiers], 1)
+        logits = self.frozen["classifier"].classifier_logits(fake_conv5)
         return attribute_cross_entropy(logits, targets, self.space.sizes, "frozen_cls", self.cfg.loss.cls_reduction)
 
     # ------------------------------------------------------------------ samples and export
