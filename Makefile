@@ -24,7 +24,7 @@ test: $(STAMP)
 	$(PY) -m pytest -n 2 tests
 
 test-slow: $(STAMP)
-	$(PY) -m pytest -m slow tests
+	$(PY) -m pytest -m slow -v tests
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench
