@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ..errors import InputError
+from .geometry import RESIZE_MODES, Placement
 
 #: Larger images are refused rather than decoded (a decompression bomb or a mistake); 10 MP photos pass.
 MAX_PIXELS = 80_000_000
@@ -80,58 +81,35 @@ def save_png(path: str | Path, array: np.ndarray, compress_level: int = 1) -> No
     Image.fromarray(np.ascontiguousarray(array)).save(path, format="PNG", compress_level=compress_level)
 
 
-RESIZE_MODES = ("fit", "crop", "stretch")
+def _place(resized: Image.Image, p: Placement, fill) -> Image.Image:
+    """``resized`` (the source at ``p.scaled``) cut to ``p.window`` and put on a ``fill`` frame if ``p`` pads."""
+    out = resized.crop(p.window) if p.window != (0, 0, p.nw, p.nh) else resized
+    if not p.padded:
+        return out
+    canvas = Image.new(resized.mode, (p.tw, p.th), fill)
+    canvas.paste(out, p.target_box[:2])
+    return canvas
 
 
 def resize_rgb(img: np.ndarray, size: tuple[int, int], mode: str = "fit") -> np.ndarray:
-    """Resize an (H, W, 3) uint8 image to ``size=(height, width)``.
+    """Resize an (H, W, 3) uint8 image to ``size=(height, width)`` (bilinear, antialiased).
 
     ``fit`` keeps the aspect ratio and pads with white (centred), ``crop`` centre-crops to the aspect
-    ratio first, ``stretch`` resizes plainly.
+    ratio first, ``stretch`` resizes plainly (the geometry: :class:`~fashionlab.data.geometry.Placement`).
     """
-    if mode not in RESIZE_MODES:
-        raise InputError(f"unknown resize mode {mode!r}; valid: {', '.join(RESIZE_MODES)}", field="resize")
-    th, tw = size
-    h, w = img.shape[:2]
-    if (h, w) == (th, tw):
+    p = Placement.of(img.shape[:2], size, mode)
+    if p.unchanged:
         return img
-    pil = Image.fromarray(img)
-    if mode == "stretch":
-        return np.asarray(pil.resize((tw, th), Image.BILINEAR, reducing_gap=2.0))
-    if mode == "crop":
-        scale = max(th / h, tw / w)
-        nh, nw = max(th, round(h * scale)), max(tw, round(w * scale))
-        pil = pil.resize((nw, nh), Image.BILINEAR, reducing_gap=2.0)
-        y0, x0 = (nh - th) // 2, (nw - tw) // 2
-        return np.asarray(pil.crop((x0, y0, x0 + tw, y0 + th)))
-    scale = min(th / h, tw / w)
-    nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
-    pil = pil.resize((nw, nh), Image.BILINEAR, reducing_gap=2.0)
-    canvas = Image.new("RGB", (tw, th), (255, 255, 255))
-    canvas.paste(pil, ((tw - nw) // 2, (th - nh) // 2))
-    return np.asarray(canvas)
+    resized = Image.fromarray(img).resize((p.nw, p.nh), Image.BILINEAR, reducing_gap=2.0)
+    return np.asarray(_place(resized, p, (255, 255, 255)))
 
 
 def resize_mask(mask: np.ndarray, size: tuple[int, int], mode: str = "fit") -> np.ndarray:
     """A label/bit mask resized like :func:`resize_rgb` resizes its image (nearest neighbour; padding is 0)."""
-    th, tw = size
-    h, w = mask.shape
-    if (h, w) == (th, tw):
+    p = Placement.of(mask.shape, size, mode)
+    if p.unchanged:
         return mask
-    pil = Image.fromarray(mask)
-    if mode == "stretch":
-        return np.asarray(pil.resize((tw, th), Image.NEAREST))
-    if mode == "crop":
-        s = max(th / h, tw / w)
-        nh, nw = max(th, round(h * s)), max(tw, round(w * s))
-        pil = pil.resize((nw, nh), Image.NEAREST)
-        y0, x0 = (nh - th) // 2, (nw - tw) // 2
-        return np.asarray(pil.crop((x0, y0, x0 + tw, y0 + th)))
-    s = min(th / h, tw / w)
-    nh, nw = max(1, round(h * s)), max(1, round(w * s))
-    canvas = Image.new("L", (tw, th), 0)
-    canvas.paste(pil.resize((nw, nh), Image.NEAREST), ((tw - nw) // 2, (th - nh) // 2))
-    return np.asarray(canvas)
+    return np.asarray(_place(Image.fromarray(mask).resize((p.nw, p.nh), Image.NEAREST), p, 0))
 
 
 def normalise(images_uint8):
@@ -181,24 +159,17 @@ class Preprocess:
         import torch
         import torch.nn.functional as F
 
-        th, tw = self.size
-        h, w = x.shape[-2:]
-        if (h, w) == (th, tw):
+        p = Placement.of(x.shape[-2:], self.size, self.resize)
+        if p.unchanged:
             return x
-        if self.resize == "stretch":
-            return F.interpolate(x, (th, tw), mode="bilinear", align_corners=False)
-        if self.resize == "crop":
-            scale = max(th / h, tw / w)
-            nh, nw = max(th, round(h * scale)), max(tw, round(w * scale))
-            y = F.interpolate(x, (nh, nw), mode="bilinear", align_corners=False)
-            y0, x0 = (nh - th) // 2, (nw - tw) // 2
-            return y[..., y0 : y0 + th, x0 : x0 + tw]
-        scale = min(th / h, tw / w)
-        nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
-        y = F.interpolate(x, (nh, nw), mode="bilinear", align_corners=False) if (nh, nw) != (h, w) else x
-        out = torch.ones(*x.shape[:-2], th, tw, dtype=x.dtype, device=x.device)
-        y0, x0 = (th - nh) // 2, (tw - nw) // 2
-        out[..., y0 : y0 + nh, x0 : x0 + nw] = y
+        y = F.interpolate(x, p.scaled, mode="bilinear", align_corners=False) if p.scaled != (p.h, p.w) else x
+        wx0, wy0, wx1, wy1 = p.window
+        y = y[..., wy0:wy1, wx0:wx1]
+        if not p.padded:
+            return y
+        out = torch.ones(*x.shape[:-2], p.th, p.tw, dtype=x.dtype, device=x.device)
+        x0, y0, x1, y1 = p.target_box
+        out[..., y0:y1, x0:x1] = y
         return out
 
     def to_dict(self) -> dict:

@@ -23,6 +23,7 @@ import torch
 from ..errors import InputError
 from ..fileio import atomic_write_text
 from .format import KEYPOINT_NAMES, NUM_KEYPOINTS
+from .geometry import MISSING
 
 __all__ = [
     "KEYPOINT_NAMES",
@@ -35,8 +36,6 @@ __all__ = [
     "save_keypoints_json",
 ]
 
-#: The value of both coordinates of a missing keypoint.
-MISSING = -1.0
 SIGMA = 6.0
 
 

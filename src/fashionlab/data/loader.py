@@ -13,6 +13,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ..errors import InputError
 from .format import UNKNOWN, load_dataset
+from .geometry import MISSING, Placement
 from .imaging import normalise
 from .pack import open_pack
 
@@ -22,7 +23,7 @@ class FashionDataset(Dataset):
 
     Each item is a dict: ``image`` float32 (3, H, W) in [-1, 1]; ``attributes`` int64 (A,) value indices
     (-1 unknown); ``index`` and ``id``; with ``with_masks`` a uint8 (H, W) ``mask`` of region bits; with
-    ``with_keypoints`` float32 (18, 2) ``keypoints`` in packed pixels (-1 stays -1).
+    ``with_keypoints`` float32 (18, 2) ``keypoints`` in packed pixels (-1 stays -1), moved as the pixels were.
     """
 
     def __init__(
@@ -84,6 +85,11 @@ class FashionDataset(Dataset):
         return out
 
     def _scale_keypoints(self, kps: list[list[float]] | None, k: int) -> torch.Tensor:
+        """Item ``k``'s keypoints in the packed image's pixels: moved exactly as the pack's resize moved the
+        pixels (:class:`~fashionlab.data.geometry.Placement`, pixel centres aligned). Points cropped away lie
+        outside the frame; a point with a negative coordinate is missing (-1). (Before issue #14 this used the
+        unrounded scale and offset and no pixel-centre shift: off by ``(1 - s) / 2`` px when scaling by ``s``,
+        0.25 px for a halving, more with fit's whole-pixel offset or an extreme aspect.)"""
         if kps is None:
             return torch.full((18, 2), -1.0)
         arr = np.asarray(kps, np.float32)
@@ -94,16 +100,9 @@ class FashionDataset(Dataset):
 
             with Image.open(self.ds.image_path(item)) as im:
                 w0, h0 = im.size
-        th, tw = self.size
-        missing = (arr < 0).any(axis=1)
-        if self.resize == "stretch":
-            arr = arr * np.array([tw / w0, th / h0], np.float32)
-        else:
-            s = min(th / h0, tw / w0) if self.resize == "fit" else max(th / h0, tw / w0)
-            off = np.array([(tw - w0 * s) / 2, (th - h0 * s) / 2], np.float32)
-            arr = arr * s + off
-        arr[missing] = -1.0
-        return torch.from_numpy(arr)
+        out = Placement.of((h0, w0), self.size, self.resize).to_target(arr).astype(np.float32)
+        out[(arr < 0).any(axis=1)] = MISSING
+        return torch.from_numpy(out)
 
     def __getitem__(self, k: int) -> dict[str, Any]:
         p = int(self.positions[k])

@@ -8,8 +8,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..data.geometry import Placement
 from ..data.keypoints import MISSING, NUM_KEYPOINTS
-from ..errors import InputError
 
 #: Output stride of the heatmaps: one heatmap pixel per 4x4 input pixels.
 HEATMAP_STRIDE = 4
@@ -54,30 +54,22 @@ def flip_keypoints(keypoints, width: int) -> torch.Tensor:
 
 
 def resize_keypoints(keypoints, from_size: tuple[int, int], to_size: tuple[int, int], mode: str = "fit"):
-    """Where the points of a ``from_size`` (height, width) image land in ``resize_rgb(image, to_size, mode)``.
-
-    Follows :func:`fashionlab.data.imaging.resize_rgb` exactly: the resized image's rounded size, its
-    integer padding offset (``fit``) or crop offset (``crop``), and PIL's pixel-centre alignment (source
-    pixel centre ``x`` lands at ``(x + 0.5) * new_w / w - 0.5``). Points cropped away become missing
-    (see :func:`_inside_or_missing` for the frame's edge).
+    """Where the points of a ``from_size`` (height, width) image land in ``resize_rgb(image, to_size, mode)``:
+    :meth:`Placement.to_target <fashionlab.data.geometry.Placement.to_target>`, the geometry the resize
+    itself uses (pixel centres aligned: source pixel centre ``x`` lands at ``(x + 0.5) * nw / w - 0.5 + ox``).
+    Points cropped away become missing (see :func:`_inside_or_missing` for the frame's edge).
     Returns a float32 numpy array of the keypoints' shape."""
     kps = np.array(keypoints, dtype=np.float64)
-    missing = (kps[..., 0] == MISSING) | (kps[..., 1] == MISSING)
-    (h, w), (th, tw) = from_size, to_size
-    sx, sy, ox, oy = _resize_geometry(h, w, th, tw, mode)
-    out = np.stack([(kps[..., 0] + 0.5) * sx - 0.5 + ox, (kps[..., 1] + 0.5) * sy - 0.5 + oy], axis=-1)
-    return _inside_or_missing(out, missing, th, tw)
+    out = Placement.of(from_size, to_size, mode).to_target(kps)
+    return _inside_or_missing(out, keypoint_missing(kps), *to_size)
 
 
 def unresize_keypoints(keypoints, from_size: tuple[int, int], to_size: tuple[int, int], mode: str = "fit"):
     """The inverse of :func:`resize_keypoints`: points found in the ``to_size`` resized image, mapped back
     to the original ``from_size`` (height, width) image (points on the padding become missing)."""
     kps = np.array(keypoints, dtype=np.float64)
-    missing = (kps[..., 0] == MISSING) | (kps[..., 1] == MISSING)
-    (h, w), (th, tw) = from_size, to_size
-    sx, sy, ox, oy = _resize_geometry(h, w, th, tw, mode)
-    out = np.stack([(kps[..., 0] + 0.5 - ox) / sx - 0.5, (kps[..., 1] + 0.5 - oy) / sy - 0.5], axis=-1)
-    return _inside_or_missing(out, missing, h, w)
+    out = Placement.of(from_size, to_size, mode).to_source(kps)
+    return _inside_or_missing(out, keypoint_missing(kps), *from_size)
 
 
 def _inside_or_missing(points: np.ndarray, missing: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -88,21 +80,6 @@ def _inside_or_missing(points: np.ndarray, missing: np.ndarray, height: int, wid
     out = np.maximum(points, 0.0)
     out[missing | outside] = MISSING
     return out.astype(np.float32)
-
-
-def _resize_geometry(h: int, w: int, th: int, tw: int, mode: str) -> tuple[float, float, float, float]:
-    """(scale x, scale y, offset x, offset y) of resize_rgb: ``x' = (x + 0.5) * scale - 0.5 + offset``."""
-    if (h, w) == (th, tw) or mode == "stretch":
-        return tw / w, th / h, 0.0, 0.0
-    if mode == "crop":
-        s = max(th / h, tw / w)
-        nh, nw = max(th, round(h * s)), max(tw, round(w * s))
-        return nw / w, nh / h, -float((nw - tw) // 2), -float((nh - th) // 2)
-    if mode == "fit":
-        s = min(th / h, tw / w)
-        nh, nw = max(1, round(h * s)), max(1, round(w * s))
-        return nw / w, nh / h, float((tw - nw) // 2), float((th - nh) // 2)
-    raise InputError(f"unknown resize mode {mode!r}; valid: fit, crop, stretch", field="resize")
 
 
 def input_to_heatmap(keypoints: torch.Tensor, stride: int = HEATMAP_STRIDE) -> torch.Tensor:

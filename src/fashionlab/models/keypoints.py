@@ -37,6 +37,7 @@ from PIL import Image, ImageDraw
 from torch import nn
 
 from ..config import from_dict, to_dict
+from ..data.geometry import Placement
 from ..data.imaging import Preprocess, denormalise
 from ..data.keypoints import MISSING, NUM_KEYPOINTS, heatmaps_torch
 from ..engine.export import save_export
@@ -49,7 +50,6 @@ from .keypoint_geometry import (  # noqa: F401 - the geometry is part of this mo
     FLIP_PERMUTATION,
     HEATMAP_STRIDE,
     _as_float_tensor,
-    _resize_geometry,
     flip_batch,
     flip_keypoints,
     heatmap_to_input,
@@ -284,9 +284,7 @@ class KeypointNet(nn.Module):
         kps, peak = decode_heatmaps(heatmaps, HEATMAP_STRIDE, self.cfg.threshold)
         mh, mw = x.shape[-2:]
         if (mh, mw) != (h, w):  # undo fit_batch's geometry (scale and padding/crop offset, pixel centres)
-            sx, sy, ox, oy = _resize_geometry(h, w, mh, mw, self.preprocess.resize)
-            scale, offset = torch.tensor([sx, sy], device=kps.device), torch.tensor([ox, oy], device=kps.device)
-            back = mark_outside_missing((kps + 0.5 - offset) / scale - 0.5, h, w)
+            back = mark_outside_missing(Placement.of((h, w), (mh, mw), self.preprocess.resize).to_source(kps), h, w)
             kps = torch.where(keypoint_missing(kps)[..., None], kps, back)
         return kps, peak
 

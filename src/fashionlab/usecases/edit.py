@@ -32,6 +32,7 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
+from ..data.geometry import Placement
 from ..data.imaging import Preprocess, load_mask, load_rgb, resize_mask
 from ..errors import InputError
 from ..models.domain import DomainReport
@@ -86,21 +87,10 @@ def content_box(
     orig_hw: tuple[int, int], pre: Preprocess
 ) -> tuple[tuple[int, int, int, int], tuple[int, int, int, int]]:
     """Where the photo lies in the model image, and which part of the photo that is:
-    ((x0, y0, x1, y1) in the model image, (x0, y0, x1, y1) in the photo), as :func:`resize_rgb` lays it out."""
-    h, w = orig_hw
-    th, tw = pre.size
-    if pre.resize == "stretch" or (h, w) == (th, tw):
-        return (0, 0, tw, th), (0, 0, w, h)
-    if pre.resize == "crop":
-        s = max(th / h, tw / w)
-        nh, nw = max(th, round(h * s)), max(tw, round(w * s))
-        y0, x0 = (nh - th) // 2, (nw - tw) // 2
-        # the model image is the window (x0, y0, x0 + tw, y0 + th) of the photo scaled by s
-        return (0, 0, tw, th), (round(x0 / s), round(y0 / s), round((x0 + tw) / s), round((y0 + th) / s))
-    s = min(th / h, tw / w)
-    nh, nw = max(1, round(h * s)), max(1, round(w * s))
-    oy, ox = (th - nh) // 2, (tw - nw) // 2
-    return (ox, oy, ox + nw, oy + nh), (0, 0, w, h)
+    ((x0, y0, x1, y1) in the model image, (x0, y0, x1, y1) in the photo), as :func:`resize_rgb` lays it out
+    (:attr:`Placement.target_box <fashionlab.data.geometry.Placement.target_box>` and ``source_box``)."""
+    placement = Placement.of(orig_hw, pre.size, pre.resize)
+    return placement.target_box, placement.source_box
 
 
 def _resize_float(a: np.ndarray, size: tuple[int, int]) -> np.ndarray:
