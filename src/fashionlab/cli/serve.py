@@ -85,6 +85,9 @@ def run_service(cfg, log_level: str = "info", any_port: bool = False, open_brows
     state = start(cfg)
     sock = socket.socket(socket.AF_INET6 if ":" in cfg.host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # uvicorn takes the socket as given (fd=) and never sets TCP_NODELAY on it: without this, every response
+    # waits ~40 ms for the client's delayed ACK (measured: health 43.9 ms -> 0.6 ms)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
         sock.bind((cfg.host, cfg.port))
     except OSError as e:
