@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fashionlab.data.imaging import Preprocess
+from fashionlab.data.imaging import Preprocess, resize_rgb
 from fashionlab.usecases.edit import content_box, paste_back
 
 EXE = [sys.executable, "-m", "fashionlab"]
@@ -22,21 +22,28 @@ def run(*args: str) -> subprocess.CompletedProcess:
 
 @pytest.mark.parametrize("mode", ["fit", "crop", "stretch"])
 @pytest.mark.parametrize("hw", [(90, 50), (40, 120), (64, 64)])
-def test_paste_back_adds_the_change_and_keeps_the_rest(mode, hw):
+def test_paste_back_applies_the_mask_once_and_keeps_the_rest(mode, hw):
     yy, xx = np.mgrid[0 : hw[0], 0 : hw[1]]
     smooth = np.stack([255 * xx / hw[1], 255 * yy / hw[0], 128 + 100 * np.sin(xx / 9.0)], -1)
-    photo = (0.8 * smooth + 20).round().astype(np.uint8)  # smooth, so resampling keeps it; room for +-20
+    photo = smooth.round().astype(np.uint8)
     pre = Preprocess((32, 32), mode)
     (mx0, my0, mx1, my1), (px0, py0, px1, py1) = content_box(hw, pre)
-    out, full = paste_back(photo, np.zeros((32, 32, 3), np.float32), np.zeros((32, 32), np.float32), pre)
-    assert np.array_equal(out, photo) and full.shape == hw and full.max() == 0  # no change: bit for bit
-    change = np.zeros((32, 32, 3), np.float32)
-    change[..., 0] = 20.0  # +20 grey levels of red everywhere the model image shows the photo
-    out, full = paste_back(photo, change, np.ones((32, 32), np.float32), pre)
+    model_input = resize_rgb(photo, pre.size, mode).astype(np.float32)
+    red = np.zeros((32, 32, 3), np.float32)
+    red[..., 0] = 200.0
+    # mask 0: the generator outputs its input, and the photo is kept bit for bit
+    out, full = paste_back(photo, model_input, model_input, np.zeros((32, 32), np.float32), pre)
+    assert np.array_equal(out, photo) and full.shape == hw and full.max() == 0
+    out, full = paste_back(photo, red, model_input, np.ones((32, 32), np.float32), pre)
     assert full[py0:py1, px0:px1].min() == 1
-    want = photo.astype(int)
-    want[py0:py1, px0:px1, 0] += 20
-    assert np.array_equal(out.astype(int), want)  # exactly the change, at full resolution, nothing else
+    want = photo.copy()
+    want[py0:py1, px0:px1] = (200, 0, 0)
+    assert np.array_equal(out, want)  # mask 1: the editor's pixels (a flat red) wherever the photo shows
+    # a half mask: the blend's own half of the edit plus half of the photo, once (not a quarter: mask squared)
+    half = 0.5 * red + 0.5 * model_input  # what the generator outputs with m = 0.5
+    out, _ = paste_back(photo, half, model_input, np.full((32, 32), 0.5, np.float32), pre)
+    inside = out[py0:py1, px0:px1].astype(float)
+    assert np.abs(inside[..., 0] - (100 + 0.5 * photo[py0:py1, px0:px1, 0])).max() <= 1.0
     if mode == "crop":  # margins outside the centre crop are the photo's
         keep = np.ones(hw, bool)
         keep[py0:py1, px0:px1] = False
