@@ -49,7 +49,7 @@ def picture_flow(folder: Path, name: str, photo: np.ndarray, caption: str, searc
     """Every use case on one picture; failures are reported as what the user would be told."""
     from ..usecases.edit import edit_images
     from ..usecases.pose import repose_images
-    from ..usecases.predict import attention_map, predict_attributes
+    from ..usecases.predict import attention_maps, predict_attributes
     from ..usecases.search import search_photo, search_with_edit
 
     sec = Section(f"{name}: {caption}")
@@ -63,7 +63,7 @@ def picture_flow(folder: Path, name: str, photo: np.ndarray, caption: str, searc
     sec.rows.append(
         ("domain check", pred.domain.message or f"usual (score {pred.domain.score:.2f} <= {pred.domain.threshold:.2f})")
     )
-    maps = [attention_map(net, photo, a) for a in ("sleeve", "color", "collar")]
+    maps = list(attention_maps(net, photo, ["sleeve", "color", "collar"]).values())
     sec.rows.append(("where sleeve, color, collar live", _save(folder, f"{name}-maps.png", _strip(maps))))
 
     def hit_images(hits):

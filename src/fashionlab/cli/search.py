@@ -34,7 +34,7 @@ def predict(
     from ..models.registry import load
     from ..usecases.images import expand_inputs
     from ..usecases.outputs import OutputFolder
-    from ..usecases.predict import attention_map, check_attrnet, predict_attributes
+    from ..usecases.predict import attention_maps, check_attrnet, predict_attributes
 
     if top < 1:
         raise InputError("must be at least 1", field="--top")
@@ -51,8 +51,8 @@ def predict(
         results.append(row)
         if folder is not None:
             stem = folder.stem(path)
-            for name in pred.heads:
-                Image.fromarray(attention_map(net, photo, name)).save(folder.path(f"{stem}-{name}.png"))
+            for name, overlay in attention_maps(net, photo, pred.heads).items():
+                Image.fromarray(overlay).save(folder.path(f"{stem}-{name}.png"))
             row["aam"] = str(aam_dir)
     if as_json:
         print(json.dumps(results, indent=2))

@@ -203,16 +203,18 @@ class AttrNet(nn.Module):
         attribute: str | int,
         value: torch.Tensor | int | None = None,
         size: tuple[int, int] | None = None,
+        conv7: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Min-max normalised CAM in [0, 1], (B, H, W) at image size, of ``attribute`` for ``value``
         (an index or a (B,) tensor of indices; default: the predicted value). Differentiable in ``x``
-        only if the caller needs it; AMGAN uses it under ``torch.no_grad`` as an attention target."""
+        only if the caller needs it; AMGAN uses it under ``torch.no_grad`` as an attention target.
+        ``conv7``: :meth:`features` ``(x, "conv7")`` when already computed (several maps of one image)."""
         region = isinstance(attribute, str) and "." in attribute
         if isinstance(attribute, int):
             a = attribute
         else:
             a = self.region_index(attribute) if region else self.attribute_index(attribute)
-        conv7 = self.conv67(self.backbone(x))
+        conv7 = self.conv67(self.backbone(x)) if conv7 is None else conv7
         cams = self.cams_raw(conv7, a, region).float()
         b = x.shape[0]
         if value is None:

@@ -193,7 +193,7 @@ def create_app(config: ServeConfig | None = None, state: ServiceState | None = N
         parsed = await rq.parse_request(request, rq.AttributesBody, ("image",))
 
         def work() -> dict:
-            from ..usecases.predict import attention_map, predict_attributes
+            from ..usecases.predict import attention_maps, predict_attributes
 
             net = st().model("attrnet", "an attribute network")
             photo = decode(parsed, "image")
@@ -205,9 +205,8 @@ def create_app(config: ServeConfig | None = None, state: ServiceState | None = N
                 "domain": report_dict(pred.domain),
             }
             if parsed.body.attention:
-                out["attention_maps"] = {
-                    name: _data_url(img.encode_png(attention_map(net, photo, name))) for name in pred.heads
-                }
+                maps = attention_maps(net, photo, pred.heads)
+                out["attention_maps"] = {name: _data_url(img.encode_png(m)) for name, m in maps.items()}
             return out
 
         return await pool.run(work)

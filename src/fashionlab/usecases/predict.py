@@ -70,7 +70,16 @@ def attention_map(net: AttrNet, photo: np.ndarray, attribute: str, value: str | 
         if value not in values:
             raise InputError(f"unknown value {value!r} for {attribute}; valid: {', '.join(values)}", field="value")
         index = values.index(value)
+    return attention_maps(net, photo, [attribute], index)[attribute]
+
+
+@torch.no_grad()
+def attention_maps(
+    net: AttrNet, photo: np.ndarray, attributes: list[str], value: int | None = None
+) -> dict[str, np.ndarray]:
+    """The activation maps of several attributes (each for its predicted value, or ``value``) over one
+    photo as RGB overlays, from one pass of the network."""
     x = net.preprocess.image(photo)[None]
-    with torch.no_grad():
-        cam = net.cam(x, attribute, index)[0].numpy()
-    return overlay(denormalise(x[0]), cam)
+    conv7 = net.features(x, "conv7")
+    shown = denormalise(x[0])
+    return {a: overlay(shown, net.cam(x, a, value, conv7=conv7)[0].numpy()) for a in attributes}
