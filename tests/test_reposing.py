@@ -161,7 +161,7 @@ def test_l1_plus_perceptual_weights_and_skips():
     assert float(loss) == pytest.approx(5) and set(s) == {"l1"}
 
 
-@pytest.mark.parametrize("name", ["xinggan", "patn"])
+@pytest.mark.parametrize("name", ["xinggan", "patn", "deform"])
 def test_interrupted_then_resumed_run_equals_an_uninterrupted_one(name, tiny_repose, tmp_path):
     def cfg(out):
         over = [*tiny_repose["overrides"], f"train.out={out}", "train.steps=4", "train.ckpt_every=0", "pool_size=2"]

@@ -225,6 +225,22 @@ def init_generator_weights(module: nn.Module) -> None:
             nn.init.zeros_(layer.bias)
 
 
+def run_generator(
+    generator: nn.Module,
+    source_image: torch.Tensor,
+    source_pose: torch.Tensor,
+    target_pose: torch.Tensor,
+    source_keypoints: torch.Tensor,
+    target_keypoints: torch.Tensor,
+) -> torch.Tensor:
+    """Call a re-posing generator (or its DDP wrapper): one that warps by keypoints (``uses_keypoints``, Deformable
+    GAN) gets them after the heatmaps; XingGAN and PATN see the heatmaps only."""
+    module = getattr(generator, "module", generator)
+    if getattr(module, "uses_keypoints", False):
+        return generator(source_image, source_pose, target_pose, source_keypoints, target_keypoints)
+    return generator(source_image, source_pose, target_pose)
+
+
 def fuse_candidates(candidates: torch.Tensor, source_image: torch.Tensor, fusion_logits: torch.Tensor) -> torch.Tensor:
     """Co-attention fusion: ``candidates`` (B, 3N, H, W) RGB images, ``fusion_logits`` (B, N + 1, H, W); the
     softmax over the N + 1 maps weights each candidate and, last, the source image: returns (B, 3, H, W)."""
@@ -341,5 +357,20 @@ class PoseDiscriminator(nn.Module):
             layers.append(nn.Sigmoid())
         self.body = nn.Sequential(*layers)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x)
+    def forward(self, x: torch.Tensor, features: bool = False):
+        """The scores; with ``features=True``, ``(scores, [intermediate features])``: the outputs of the encoder's
+        three stages and of every residual block but the last (whose output is the scores), for feature
+        matching."""
+        if not features:
+            return self.body(x)
+        encoder, *rest = self.body
+        outputs = []
+        for layer in encoder:
+            x = layer(x)
+            if isinstance(layer, nn.ReLU):
+                outputs.append(x)
+        for layer in rest:
+            x = layer(x)
+            if isinstance(layer, DiscriminatorResidualBlock):
+                outputs.append(x)
+        return x, outputs[:-1]

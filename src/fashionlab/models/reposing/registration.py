@@ -1,6 +1,6 @@
-"""What ``xinggan`` and ``patn`` share in the model registry (:func:`register_reposer`): the inference loader
-and main inference, and the tiny setup (a tiny pose-pair dataset and a tiny frozen attribute network for the
-perceptual features)."""
+"""What ``xinggan``, ``patn`` and ``deform`` share in the model registry (:func:`register_reposer`): the inference
+loader and main inference, and the tiny setup (a tiny pose-pair dataset and a tiny frozen attribute network for
+the perceptual features)."""
 
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ def repose_tiny_setup(out: Path) -> list[str]:
 
 def register_reposer(name: str, *, config: type, task: type, help: str) -> None:
     """Register a re-posing model: ``config`` (a ``ReposeConfig`` with its ``generator`` field) and ``task`` (a
-    ``ReposeTask`` subclass with ``generator_type``) are all that differ between XingGAN and PATN."""
+    ``ReposeTask`` subclass with ``generator_type``) are all that differ between XingGAN, PATN and Deformable GAN."""
     from ..registry import register_model
 
     register_model(

@@ -17,6 +17,7 @@ from torch import nn
 from ...data.imaging import Preprocess, denormalise
 from ...data.keypoints import NUM_KEYPOINTS, heatmaps_torch
 from ...errors import InputError
+from .networks import run_generator
 
 
 def _check_pose(kps: np.ndarray, size: tuple[int, int], what: str) -> np.ndarray:
@@ -39,7 +40,7 @@ def _check_pose(kps: np.ndarray, size: tuple[int, int], what: str) -> np.ndarray
 
 
 class Reposer(nn.Module):
-    """A generator (XingGAN or PATN) with its input contract; see the module docstring."""
+    """A generator (XingGAN, PATN or Deformable GAN) with its input contract; see the module docstring."""
 
     def __init__(
         self,
@@ -95,9 +96,11 @@ class Reposer(nn.Module):
                 f"expected images of {self.preprocess.size}, got {tuple(source_image.shape[-2:])}", field="images"
             )
         dev = next(self.G.parameters()).device
-        source_pose = self.heatmaps(source_keypoints.to(dev).float())
-        target_pose = self.heatmaps(target_keypoints.to(dev).float())
-        return self.G(source_image.to(dev), source_pose, target_pose).float()
+        source_keypoints, target_keypoints = source_keypoints.to(dev).float(), target_keypoints.to(dev).float()
+        source_pose, target_pose = self.heatmaps(source_keypoints), self.heatmaps(target_keypoints)
+        return run_generator(
+            self.G, source_image.to(dev), source_pose, target_pose, source_keypoints, target_keypoints
+        ).float()
 
     @torch.no_grad()
     def find_keypoints(self, image: np.ndarray) -> np.ndarray:

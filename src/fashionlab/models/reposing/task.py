@@ -11,6 +11,11 @@ heatmaps BP1, BP2 on the fly (:func:`fashionlab.data.keypoints.heatmaps_torch`),
    while filling, every fake goes in and is used; then each fake is used directly or, with probability
    0.5, swapped for a stored one).
 
+``loss.feature_matching`` (default 0: off) adds pix2pixHD's discriminator feature matching to G's loss: the
+L1 distance between both discriminators' intermediate features of the fake and of the real target
+(:func:`fashionlab.losses.reposing.feature_matching_loss`), a perceptual term that needs no downloaded network.
+Deformable GAN (:mod:`fashionlab.models.deform`) reuses this task with its own discriminator and step.
+
 ``phi``, the perceptual features: the official code uses an ImageNet VGG19 up to relu1_2, which cannot be
 had here. We use the first layer (11x11 stride-2 conv, batch norm, ReLU: 32 channels at half resolution)
 of a frozen attribute network trained here on SynthFashion (``perceptual_network``, default the shipped
@@ -37,9 +42,9 @@ from ...engine.logger import RunLogger
 from ...engine.task import OptimizerConfig, StepContext, Task
 from ...engine.trainer import TrainConfig
 from ...errors import InputError
-from ...losses.reposing import GAN_MODES, gan_loss, l1_plus_perceptual
+from ...losses.reposing import GAN_MODES, feature_matching_loss, gan_loss, l1_plus_perceptual
 from ...viz import image_grid
-from .networks import PoseDiscriminator, PoseDiscriminatorConfig
+from .networks import PoseDiscriminator, PoseDiscriminatorConfig, run_generator
 
 
 @dataclass
@@ -50,6 +55,7 @@ class ReposeLossWeights:
     perceptual: float = 50.0  # lambda_B (0: the L1-only ablation)
     gan: float = 5.0  # lambda_GAN, on G's mean of the two GAN terms and on each D's loss (with 0.5)
     gan_mode: str = "bce"  # bce (Market, --no_lsgan) or lsgan (DeepFashion)
+    feature_matching: float = 0.0  # pix2pixHD's discriminator feature matching on G (pix2pixHD: 10; 0: off)
 
 
 @dataclass
@@ -148,7 +154,7 @@ class ReposeTask(Task):
             raise InputError(f"image_size {h}x{w}: both sides must be multiples of 4", field="image_size")
         if cfg.loss.gan_mode not in GAN_MODES:
             raise InputError(f"expected one of {GAN_MODES}, got {cfg.loss.gan_mode!r}", field="loss.gan_mode")
-        if cfg.discriminator.sigmoid:
+        if getattr(cfg.discriminator, "sigmoid", False):
             raise InputError(
                 "discriminator.sigmoid must be false in training: the BCE loss takes logits", field="discriminator"
             )
@@ -156,13 +162,16 @@ class ReposeTask(Task):
         self.preprocess = Preprocess((h, w), cfg.resize)
         self.dataset = PosePairDataset(cfg.data, split="train", size=(h, w), resize=cfg.resize)
         self.nets["G"] = self.generator_type(cfg.generator)
-        pose_channels = self.nets["G"].cfg.pose_channels
-        self.nets["D_shape"] = PoseDiscriminator(3 + pose_channels, cfg.discriminator)
-        self.nets["D_app"] = PoseDiscriminator(3 + 3, cfg.discriminator)
+        discriminators = self.build_discriminators(self.nets["G"].cfg.pose_channels)
+        self.nets.update(discriminators)
+        self.discriminator_names = list(discriminators)
         self.features: PerceptualFeatures | None = None
-        if cfg.loss.perceptual:
+        if self.perceptual_loss_names():
             if not cfg.perceptual_network:
-                raise InputError("loss.perceptual > 0 needs perceptual_network (an attrnet export)", field="loss")
+                raise InputError(
+                    f"{' and '.join(self.perceptual_loss_names())} needs perceptual_network (an attrnet export)",
+                    field="loss",
+                )
             attrnet = load(cfg.perceptual_network)
             if not hasattr(attrnet, "backbone") or not hasattr(attrnet.backbone, "features"):
                 raise InputError(
@@ -171,14 +180,26 @@ class ReposeTask(Task):
             self.features = self.add_frozen(
                 "perceptual", PerceptualFeatures(attrnet), source=model_path(cfg.perceptual_network)
             )
-        self.pools = {"D_shape": ImagePool(cfg.pool_size), "D_app": ImagePool(cfg.pool_size)}
+        self.pools = {name: ImagePool(cfg.pool_size) for name in self.discriminator_names}
         self._val: dict[str, torch.Tensor] | None = None
+
+    def build_discriminators(self, pose_channels: int) -> dict[str, nn.Module]:
+        """The discriminators by name (XingGAN / PATN: D_shape on (image, target pose), D_app on (image, source
+        image)); all are trained by the ``D`` optimizer and each has an image pool."""
+        return {
+            "D_shape": PoseDiscriminator(3 + pose_channels, self.cfg.discriminator),
+            "D_app": PoseDiscriminator(3 + 3, self.cfg.discriminator),
+        }
+
+    def perceptual_loss_names(self) -> list[str]:
+        """The configured losses that need the perceptual features ``phi`` (loaded only then)."""
+        return ["loss.perceptual > 0"] if self.cfg.loss.perceptual else []
 
     # ------------------------------------------------------------------ engine contract
     def optimizer_settings(self):
         return {
             "G": (self.nets["G"].parameters(), self.cfg.optim.G),
-            "D": ([p for k in ("D_shape", "D_app") for p in self.nets[k].parameters()], self.cfg.optim.D),
+            "D": ([p for k in self.discriminator_names for p in self.nets[k].parameters()], self.cfg.optim.D),
         }
 
     def train_dataset(self):
@@ -212,6 +233,24 @@ class ReposeTask(Task):
         loss = 0.5 * (l_real + l_fake)
         return self.cfg.loss.gan * loss, {f"{name}_real": l_real.detach(), f"{name}_fake": l_fake.detach()}
 
+    def update(self, optimizer: str, loss: torch.Tensor) -> None:
+        """One step of ``optimizer`` on the gradients of ``loss``."""
+        opt = self.optimizers[optimizer]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    def feature_matching(
+        self, fake_features: list[list[torch.Tensor]], real_inputs: dict[str, torch.Tensor], ctx: StepContext
+    ) -> tuple[torch.Tensor, dict]:
+        """``loss.feature_matching`` x pix2pixHD's feature matching between the discriminators' intermediate features
+        of the fakes (``fake_features``, one list per discriminator) and of ``real_inputs`` (discriminator name ->
+        its real input, in the same order), the latter computed here without gradients."""
+        with torch.no_grad(), ctx.autocast():
+            real_features = [self.ddp[name](x, features=True)[1] for name, x in real_inputs.items()]
+        loss, scalars = feature_matching_loss(fake_features, real_features)
+        return self.cfg.loss.feature_matching * loss, scalars
+
     def train_step(self, ctx: StepContext) -> dict[str, torch.Tensor]:
         """One G update, then one update of both discriminators (the official order and ratio)."""
         batch = ctx.next_batch()
@@ -223,19 +262,25 @@ class ReposeTask(Task):
         # --- G
         for net in d_nets:
             net.requires_grad_(False)
+        matching = bool(w.feature_matching)
         with ctx.autocast():
-            fake = G(source, source_pose, target_pose)
-            shape_scores = self.ddp["D_shape"](torch.cat([fake, target_pose], 1))
-            app_scores = self.ddp["D_app"](torch.cat([fake, source], 1))
+            fake = run_generator(
+                G, source, source_pose, target_pose, batch["source_keypoints"], batch["target_keypoints"]
+            )
+            shape_out = self.ddp["D_shape"](torch.cat([fake, target_pose], 1), features=matching)
+            app_out = self.ddp["D_app"](torch.cat([fake, source], 1), features=matching)
+        shape_scores, app_scores = (shape_out[0], app_out[0]) if matching else (shape_out, app_out)
         g_shape, _ = gan_loss(shape_scores, True, mode)
         g_app, _ = gan_loss(app_scores, True, mode)
         with ctx.autocast():
             rec, scalars = l1_plus_perceptual(fake, target, self.features, w.l1, w.perceptual)
         g_loss = rec + w.gan * 0.5 * (g_shape + g_app)
-        opt_g = self.optimizers["G"]
-        opt_g.zero_grad(set_to_none=True)
-        g_loss.backward()
-        opt_g.step()
+        if matching:
+            real_inputs = {"D_shape": torch.cat([target, target_pose], 1), "D_app": torch.cat([target, source], 1)}
+            fm, fm_scalars = self.feature_matching([shape_out[1], app_out[1]], real_inputs, ctx)
+            g_loss = g_loss + fm
+            scalars.update(fm_scalars)
+        self.update("G", g_loss)
         for net in d_nets:
             net.requires_grad_(True)
 
@@ -247,10 +292,7 @@ class ReposeTask(Task):
         d_shape, s_shape = self._discriminator_loss(
             "D_shape", torch.cat([target, target_pose], 1), torch.cat([fake, target_pose], 1), ctx
         )
-        opt_d = self.optimizers["D"]
-        opt_d.zero_grad(set_to_none=True)
-        (d_app + d_shape).backward()
-        opt_d.step()
+        self.update("D", d_app + d_shape)
         return {
             **scalars,
             "g_gan_shape": g_shape.detach(),
@@ -295,11 +337,15 @@ class ReposeTask(Task):
         outs = []
         for i in range(0, len(val["source_image"]), 16):
             part = {k: v[i : i + 16].to(dev) for k, v in val.items()}
+            source_pose, target_pose = self.heatmaps(part["source_keypoints"]), self.heatmaps(part["target_keypoints"])
             outs.append(
-                G(
+                run_generator(
+                    G,
                     part["source_image"],
-                    self.heatmaps(part["source_keypoints"]),
-                    self.heatmaps(part["target_keypoints"]),
+                    source_pose,
+                    target_pose,
+                    part["source_keypoints"],
+                    part["target_keypoints"],
                 )
                 .float()
                 .cpu()
