@@ -363,11 +363,12 @@ def test_crop_paste_back_lands_the_edit_where_it_was_made(monkeypatch, source, t
     photo = np.full((h, w, 3), 100, np.uint8)
     edited = np.clip(100 + pattern, 0, 255).round().astype(np.uint8)[..., None].repeat(3, -1)
     pre = Preprocess(target, "crop")
-    change = resize_rgb(edited, target, "crop").astype(np.float32) - resize_rgb(photo, target, "crop")
+    edited_small = resize_rgb(edited, target, "crop").astype(np.float32)
+    photo_small = resize_rgb(photo, target, "crop").astype(np.float32)
 
     def error() -> float:
         """Mean |pasted-back - edited| in grey levels inside the box (less a 2-pixel border)."""
-        out, _ = edit.paste_back(photo, change, np.ones(target, np.float32), pre)
+        out, _ = edit.paste_back(photo, edited_small, photo_small, np.ones(target, np.float32), pre)
         x0, y0, x1, y1 = edit.content_box(source, pre)[1]
         inside = np.s_[y0 + 2 : y1 - 2, x0 + 2 : x1 - 2]
         return float(np.abs(out[inside].astype(float) - edited[inside]).mean())
