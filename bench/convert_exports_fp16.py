@@ -64,7 +64,9 @@ def main() -> None:
     folders = [export_dir(p) for p in args.exports] or sorted(
         p for p in ASSETS.iterdir() if (p / WEIGHTS_FILE).is_file()
     )
-    print("| export | before (bytes) | after (bytes) | tensors | max abs value | worst relative error | kept fp32 |")
+    print(
+        "| export | before (bytes) | after (bytes) | float values | max abs value | worst relative error | kept fp32 |"
+    )
     print("|---|---|---|---|---|---|---|")
     hashes: dict[str, str] = {}
     total = [0, 0]
@@ -82,9 +84,9 @@ def main() -> None:
         total[0] += before
         total[1] += after
         kept = "; ".join(f"{k} ({v})" for k, v in report["kept_fp32"].items()) or "none"
-        n = sum(len(state) for state in read_export(folder)[1].values())
+        n = sum(v.numel() for state in read_export(folder)[1].values() for v in state.values() if v.is_floating_point())
         print(
-            f"| {folder.name} | {before:,} | {after:,} | {n} | {report['max_abs']:.4g} | "
+            f"| {folder.name} | {before:,} | {after:,} | {n:,} | {report['max_abs']:.4g} | "
             f"{report['max_relative_error']:.2e} | {kept} |"
         )
     print(f"| total | {total[0]:,} | {total[1]:,} | | | | |")
