@@ -75,7 +75,7 @@ class Editor(nn.Module):
         if x.dim() != 4 or x.shape[1] != 3 or tuple(x.shape[-2:]) != self.preprocess.size:
             raise InputError(
                 f"expected images of shape (B, 3, {self.preprocess.size[0]}, {self.preprocess.size[1]}) in [-1, 1], "
-                f"got {tuple(x.shape)} (fashionlab.edit.edit_files resizes photos of any size)"
+                f"got {tuple(x.shape)} (fashionlab.usecases.edit.edit_images fits photos of any size)"
             )
 
     @torch.no_grad()
