@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test test-slow lint bench bench-models venv clean
+.PHONY: demo test test-slow lint bench bench-models models venv clean
 
 venv: $(STAMP)
 
@@ -37,6 +37,11 @@ bench: $(STAMP)
 # trains the attribute network from scratch and measures it (about 25 minutes on 2 cores)
 bench-models: $(STAMP)
 	bash bench/attrnet_pipeline.sh bench-work
+
+# retrains every shipped model from scratch with the commands their cards record (about 4 hours on 2 cores;
+# resumable: run it again to continue); docs/models.md lists them
+models: $(STAMP)
+	bash bench/train_shipped_models.sh shipped-work
 
 clean:
 	rm -rf $(VENV) demo-out
