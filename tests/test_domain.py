@@ -64,14 +64,23 @@ def test_any_size_gray_and_rgba_and_batches_agree(check):
 
 
 def test_a_check_is_fast(check):
+    """Well under 100 ms of CPU for a 512x512 photograph on one thread (7.5 ms measured on an idle core; the
+    thread's CPU time is measured, so a busy machine does not make the test flaky)."""
+    import torch
+
     photo = skdata.astronaut()
-    check.check(photo)
-    times = []
-    for _ in range(5):
-        t = time.perf_counter()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
         check.check(photo)
-        times.append(time.perf_counter() - t)
-    assert sorted(times)[2] < 0.1  # median, a 512x512 photograph (about 18 ms measured on one thread)
+        times = []
+        for _ in range(5):
+            t = time.thread_time()
+            check.check(photo)
+            times.append(time.thread_time() - t)
+    finally:
+        torch.set_num_threads(threads)
+    assert sorted(times)[2] < 0.05
 
 
 def test_the_asset_names_the_shipped_attribute_network_by_tensor_hash(tmp_path):
