@@ -15,8 +15,9 @@ What happens to the pixels, exactly:
    accuracy lost). Adding the upsampled change ``y - x`` to the photo instead keeps the photo's fine detail
    under the edit, but also its old pattern under a pattern edit: measured on 600 edits of 256 px photos
    (``bench/bench_edit_path.py``), manipulation 88.5% that way (pattern 71.7%) against 92.8% with the mask
-   once (pattern 81.7%; the generator alone, at 64 px: 95.8%). An editor without attention (StarGAN, ``m = 1``) replaces the whole
-   photo by its upsampled output. With ``crop``, the photo's margins outside the centre crop are kept.
+   once (pattern 81.7%; the generator alone, at 64 px: 95.8%). An editor without attention (StarGAN,
+   ``m = 1``) replaces the whole photo by its upsampled output. With ``crop``, the photo's margins outside the
+   centre crop are kept.
 
 Named regions (``sleeves``, ``torso``, ``garment``) are found by AMGAN's rule (a probe edit's attention
 mask above a threshold); when the region found is tiny the image is left unchanged and a note says which
