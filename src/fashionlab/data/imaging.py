@@ -19,6 +19,8 @@ from .geometry import RESIZE_MODES, Placement
 
 #: Larger images are refused rather than decoded (a decompression bomb or a mistake); 10 MP photos pass.
 MAX_PIXELS = 80_000_000
+#: File name endings taken for images (folders of inputs, a catalog's image folder).
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif"})
 
 
 def open_image(path: str | Path) -> Image.Image:

@@ -17,10 +17,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from ..data.imaging import to_rgb
+from ..data.imaging import IMAGE_SUFFIXES, to_rgb
 from ..errors import InputError
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
 UPLOAD_FORMATS = ("PNG", "JPEG", "WEBP")
 
 

@@ -12,9 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ...errors import InputError
-
-#: File name endings counted as images when looking for SRC's image folder.
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif"})
+from ..imaging import IMAGE_SUFFIXES
 
 
 def find_labels_csv(src: Path, default_name: str) -> Path:
