@@ -53,6 +53,11 @@ def _png(data: bytes, headers: dict | None = None) -> Response:
     return Response(content=data, media_type="image/png", headers=headers)
 
 
+def _item_url(item_id: str) -> str:
+    """Where a catalog item's image is served."""
+    return f"/v1/catalog/items/{quote(item_id, safe='')}/image"
+
+
 def _data_url(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode()
 
@@ -290,7 +295,7 @@ def create_app(config: ServeConfig | None = None, state: ServiceState | None = N
     def _hits(hits) -> list[dict]:
         from ..usecases.search import hit_dict
 
-        return [{**hit_dict(h), "image_url": f"/v1/catalog/items/{quote(h.item.id, safe='')}/image"} for h in hits]
+        return [{**hit_dict(h), "image_url": _item_url(h.item.id)} for h in hits]
 
     @app.post("/v1/search", tags=["search"], openapi_extra=rq.openapi_body(rq.SearchBody, ("image",), ()))
     async def search(request: Request) -> dict:
@@ -387,7 +392,7 @@ def create_app(config: ServeConfig | None = None, state: ServiceState | None = N
                 except BaseException:
                     stored.unlink(missing_ok=True)
                     raise
-            return {"id": item_id, "items": count, "image_url": f"/v1/catalog/items/{quote(item_id, safe='')}/image"}
+            return {"id": item_id, "items": count, "image_url": _item_url(item_id)}
 
         return await pool.run(work)
 

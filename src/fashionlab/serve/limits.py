@@ -98,6 +98,11 @@ class RequestLimits:
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
+    async def _too_large(self, send: Send, request_id: str) -> None:
+        await self._reply(
+            send, 413, f"the request body is larger than the {self.max_body_bytes:,} bytes accepted", "body", request_id
+        )
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
@@ -131,13 +136,7 @@ class RequestLimits:
             length = headers.get("content-length")
             if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
                 status_box["status"] = 413
-                await self._reply(
-                    send,
-                    413,
-                    f"the request body is larger than the {self.max_body_bytes:,} bytes accepted",
-                    "body",
-                    request_id,
-                )
+                await self._too_large(send, request_id)
                 return
             if length is None and scope.get("method") in ("POST", "PUT", "PATCH"):
                 # a streamed (chunked) body: read it here, up to the limit, then hand it on
@@ -151,13 +150,7 @@ class RequestLimits:
                     more = message.get("more_body", False)
                     if received > self.max_body_bytes:
                         status_box["status"] = 413
-                        await self._reply(
-                            send,
-                            413,
-                            f"the request body is larger than the {self.max_body_bytes:,} bytes accepted",
-                            "body",
-                            request_id,
-                        )
+                        await self._too_large(send, request_id)
                         return
                 body, sent = b"".join(chunks), False
 
