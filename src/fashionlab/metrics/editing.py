@@ -53,7 +53,7 @@ def editor_method(editor) -> Method:
     @torch.no_grad()
     def run(x, labels, targets, changed, indices):
         del labels, indices
-        return editor.G(x, editor.space.code(targets, changed))
+        return editor.generate(x, targets, changed)
 
     return run
 

@@ -71,6 +71,15 @@ class Editor(nn.Module):
         probs = self.classifier.predict(self.classifier.preprocess.fit_batch(x))
         return torch.stack([p.argmax(1) for p in probs], 1)
 
+    def generate(
+        self, x: torch.Tensor, targets: torch.Tensor, changed: torch.Tensor, region: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """One manipulation at the model's size: ``(x*, edit mask or None)`` for target labels ``targets``
+        (B, M) with attribute ``changed`` (B,) being manipulated. The mask is always an *edit* mask (1: the
+        pixel was edited), whatever the method's own convention; ``region`` (B, 1, H, W) replaces it where
+        the method has one. Every editor kind (and evaluation) goes through this."""
+        return self.G(x, self.space.code(targets, changed), region)
+
     def _check(self, x: torch.Tensor) -> None:
         if x.dim() != 4 or x.shape[1] != 3 or tuple(x.shape[-2:]) != self.preprocess.size:
             raise InputError(
@@ -104,7 +113,7 @@ class Editor(nn.Module):
                 if (labels[:, a] == targets[:, a]).any():  # already sleeveless: probe with long sleeves
                     long = self.space.attributes[a][1].index("long") if "long" in self.space.attributes[a][1] else 0
                     targets[:, a] = torch.where(labels[:, a] == targets[:, a], long, targets[:, a])
-            _, mask = self.G(x, self.space.code(targets, torch.full_like(labels[:, 0], a)))
+            _, mask = self.generate(x, targets, torch.full_like(labels[:, 0], a))
             return (mask >= threshold).float()
 
         if region == "sleeves":
@@ -145,7 +154,7 @@ class Editor(nn.Module):
                 notes[i].append(f"{name} is already {values[v]}: unchanged")
             targets = labels.clone()
             targets[:, a] = v
-            out, mask = self.G(x, self.space.code(targets, torch.full_like(labels[:, 0], a)), region_mask)
+            out, mask = self.generate(x, targets, torch.full_like(labels[:, 0], a), region_mask)
             if mask is None:  # no attention: the generator re-synthesises the whole image
                 mask = torch.ones_like(out[:, :1])
             keep = same[:, None, None, None]
