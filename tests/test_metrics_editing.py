@@ -1,4 +1,5 @@
-"""The editing evaluation: the plan of edits, the floor and ceiling rows, and the Frechet distance."""
+"""The editing evaluation: the plan of edits, the floor and ceiling rows, the Frechet distance, the edit
+gain on hand-made images, several evaluators, and the refusal of an editor's own classifier."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import pytest
 import torch
 
 import fashionlab
+from fashionlab.errors import InputError
+from fashionlab.metrics.edit_gain import edit_gain
 from fashionlab.metrics.editing import (
     EditEvaluation,
     editor_method,
@@ -33,12 +36,57 @@ def test_frechet_distance():
     assert frechet_distance(a, a + [2.0, 0, 0]) == pytest.approx(4.0, rel=1e-6)
 
 
+def test_edit_gain_on_hand_made_images():
+    """4x4 images, the region the left half. Edit 0: the output is the truth (all of the error removed);
+    edit 1: the identity (no gain); edit 2: half-way inside and 10 grey levels off outside; edit 3: worse
+    than doing nothing; edit 4: an empty region (no gain to measure)."""
+    inputs = np.zeros((5, 4, 4, 3), np.uint8)
+    targets = inputs.copy()
+    region = np.zeros((5, 4, 4), bool)
+    region[:, :, :2] = True
+    region[4] = False
+    targets[:4, :, :2] = 100
+    outs = inputs.copy()
+    outs[0] = targets[0]
+    outs[2, :, :2] = 50
+    outs[2, :, 2:] = 10
+    outs[3, :, :2] = 250
+    g = edit_gain(inputs, outs, targets, region)
+    assert g["closer"][:4].tolist() == [1.0, 0.0, 1.0, 0.0] and np.isnan(g["closer"][4])
+    assert g["inside_error"][:4].tolist() == [0.0, 100.0, 50.0, 150.0]
+    assert g["inside_error_input"][:4].tolist() == [100.0] * 4
+    assert g["error_removed"][:4].tolist() == [1.0, 0.0, 0.5, -0.5]
+    assert g["outside_error"].tolist() == [0.0, 0.0, 10.0, 0.0, 0.0]
+    with pytest.raises(ValueError, match="shapes differ"):
+        edit_gain(inputs, outs[:, :2], targets, region)
+
+
 @pytest.fixture(scope="module")
-def setup(tiny_amgan):
+def independent_evaluator(tiny_amgan):
+    """A tiny attribute network trained on the same tiny data with another seed: not the editor's own."""
+    from fashionlab.config import resolve_config
+    from fashionlab.engine.trainer import Trainer
+    from fashionlab.models import build_task
+    from fashionlab.models.attrnet_task import AttrNetConfig
+
+    out = tiny_amgan["base"] / "evaluator"
+    cfg = resolve_config(
+        AttrNetConfig,
+        model="attrnet",
+        preset="tiny",
+        overrides=[f"data={tiny_amgan['data']}", f"train.out={out}", "train.seed=7"],
+    )
+    run = Trainer(build_task("attrnet", cfg), cfg, train=cfg.train, progress=False).fit()
+    return run / "export"
+
+
+@pytest.fixture(scope="module")
+def setup(tiny_amgan, independent_evaluator):
     editor = fashionlab.load(tiny_amgan["run"])
     evaluator = fashionlab.load(tiny_amgan["classifier"])
     ev = EditEvaluation(tiny_amgan["data"], evaluator, editor.preprocess, split="train", limit=6, progress=False)
-    return editor, ev, {"run": tiny_amgan["run"], "data": tiny_amgan["data"], "evaluator": tiny_amgan["classifier"]}
+    paths = {"run": tiny_amgan["run"], "data": tiny_amgan["data"], "evaluator": str(independent_evaluator)}
+    return editor, ev, {**paths, "classifier": tiny_amgan["classifier"]}
 
 
 def test_floor_and_ceiling_rows(setup):
@@ -69,8 +117,75 @@ def test_floor_and_ceiling_rows(setup):
     found = masks > 0.5  # the attention mask's IoU with the exact edit region, per edit
     iou = (found & ev.regions).sum((1, 2)) / np.maximum((found | ev.regions).sum((1, 2)), 1)
     assert rep.attention_iou["mean"] == pytest.approx(iou.mean())
+    # the edit gain: the ground truth is closer than the input wherever the region is not empty, the
+    # identity never is, and the identity is exact outside the region
+    assert gt.gt["closer"]["mean"] == 1.0 and gt.gt["error_removed"]["mean"] == 1.0
+    assert ident.gt["closer"]["mean"] == 0.0 and ident.gt["outside_error"]["mean"] == 0.0
+    assert ident.gt["inside_error"]["mean"] == pytest.approx(ident.gt["inside_error_input"]["mean"])
+    assert ident.gt["inside_error"]["mean"] > 0
+    g = edit_gain(ev.inputs_uint8, outs, ev.targets_uint8, ev.regions)
+    assert rep.gt["closer"]["mean"] == pytest.approx(np.nanmean(g["closer"]))
     assert set(rep.manipulation) == {"sleeve", "color", "pattern", "collar", "fastening", "mean"}
     assert np.isfinite(rep.fid_like)
+
+
+def test_several_evaluators_each_read_the_edits(setup, tiny_amgan, independent_evaluator):
+    editor, ev0, _ = setup
+    first, second = fashionlab.load(tiny_amgan["classifier"]), fashionlab.load(independent_evaluator)
+    ev = EditEvaluation(
+        tiny_amgan["data"], {"a": first, "b": second}, editor.preprocess, split="train", limit=6, progress=False
+    )
+    rep, _, _ = ev.run(editor_method(editor), "amgan")
+    alone, _, _ = ev0.run(editor_method(editor), "amgan")
+    assert list(rep.by_evaluator) == ["a", "b"] and rep.by_evaluator["a"]["family"] == "alexnet-cam"
+    assert rep.manipulation == alone.manipulation == rep.by_evaluator["a"]["manipulation"]  # the first is primary
+    # the second evaluator's figures are its own: recomputed here from its readings
+    out, _ = editor.generate(
+        ev.images[ev.plan.rows], *_targets(ev.labels[ev.plan.rows], ev.plan.attributes, ev.plan.values)
+    )
+    with torch.no_grad():
+        read = torch.stack([p.argmax(1) for p in second.predict(second.preprocess.fit_batch(out.clamp(-1, 1)))], 1)
+    hit = read[torch.arange(len(read)), torch.from_numpy(ev.plan.attributes)] == torch.from_numpy(ev.plan.values)
+    sleeve = ev.plan.attributes == 0
+    assert rep.by_evaluator["b"]["manipulation"]["sleeve"] == pytest.approx(float(hit[sleeve].float().mean()))
+
+
+def _targets(labels, attributes, values):
+    targets = labels.clone()
+    changed = torch.from_numpy(attributes)
+    targets[torch.arange(len(labels)), changed] = torch.from_numpy(values)
+    return targets, changed
+
+
+def test_an_editors_own_classifier_is_refused(setup, tiny_amgan, independent_evaluator):
+    from fashionlab.metrics.evaluators import check_independent, trained_with
+
+    editor, _, paths = setup
+    own = fashionlab.load(tiny_amgan["classifier"])
+    with pytest.raises(InputError, match="is the attribute network the editor amgan was trained with"):
+        check_independent([("amgan", editor, paths["run"])], own, tiny_amgan["classifier"])
+    check_independent([("amgan", editor, paths["run"])], fashionlab.load(independent_evaluator), independent_evaluator)
+    assert len(trained_with(editor, paths["run"])) >= 1
+
+
+def test_shipped_amgan_refuses_its_classifier_even_from_its_fp32_version():
+    """The shipped AMGAN was trained with asset:attrnet-synth64: refused as it ships (fp16) and through the
+    hash of the fp32 network it was converted from; the shipped evaluator is accepted."""
+    from fashionlab.engine.export import converted_from
+    from fashionlab.metrics.evaluators import check_independent, default_evaluators, network_hashes, trained_with
+    from fashionlab.models.registry import model_path
+
+    editor = fashionlab.load("asset:amgan-synth64")
+    editors = [("amgan", editor, "asset:amgan-synth64")]
+    clf = fashionlab.load("asset:attrnet-synth64")
+    with pytest.raises(InputError, match="trained with"):
+        check_independent(editors, clf, "asset:attrnet-synth64")
+    # the fp32 network it was converted from (what a user retraining or converting back would hold)
+    # identifies it too: its hash is among those the editor was trained with
+    before = converted_from(model_path("asset:attrnet-synth64"))["tensor_sha256"]
+    assert before in network_hashes(None, "asset:attrnet-synth64") and before in trained_with(editor, editors[0][2])
+    assert "asset:attrnet-synth64-eval" in default_evaluators((64, 64), editor.space.names)
+    check_independent(editors, fashionlab.load("asset:attrnet-synth64-eval"), "asset:attrnet-synth64-eval")
 
 
 def test_eval_cli_edit_and_compare(setup, tmp_path):
@@ -89,7 +204,11 @@ def test_eval_cli_edit_and_compare(setup, tmp_path):
         text=True,
     )
     assert r.returncode == 0, r.stderr
-    assert "manip. mean" in r.stdout and json.loads((tmp_path / "r.json").read_text())["n_edits"] == 20
+    assert "E1 manip. mean" in r.stdout and json.loads((tmp_path / "r.json").read_text())["n_edits"] == 20
+    assert "| identity |" in r.stdout and "| ground truth |" in r.stdout and "closer mean" in r.stdout
+    own = ["--data", paths["data"], "--evaluator", paths["classifier"], "--split", "train", "--limit", "4"]
+    r = subprocess.run([*exe, "edit", "--model", str(paths["run"]), *own], capture_output=True, text=True)
+    assert r.returncode == 2 and "was trained with" in r.stderr and "Traceback" not in r.stderr
     out = tmp_path / "cmp"
     r = subprocess.run(
         [*exe, "compare", str(paths["run"]), str(paths["run"] / "export"), *common, "--out", str(out), "--no-progress"],
@@ -98,7 +217,7 @@ def test_eval_cli_edit_and_compare(setup, tmp_path):
     )
     assert r.returncode == 0, r.stderr
     table = (out / "comparison.md").read_text()
-    assert "| identity |" in table and "| ground truth |" in table and table.count("| amgan/run-001 |") == 2
+    assert "| identity |" in table and "| ground truth |" in table and table.count("| amgan/run-001 |") == 4
     with Image.open(out / "grid.png") as im:  # 10 rows of 32 px; columns: input, ground truth, two methods
         assert im.size == (4 * 32 + 3 * 2, 10 * 32 + 9 * 2)
     r = subprocess.run([*exe, "edit", "--model", paths["evaluator"], *common], capture_output=True, text=True)

@@ -16,8 +16,14 @@ from ..errors import InputError, OutputExistsError
 out = Console(highlight=False, soft_wrap=True)
 eval_app = typer.Typer(help="Evaluate trained models.", no_args_is_help=True)
 
-Evaluator = Annotated[
-    Path, typer.Option(help="The independent attribute network that reads the edits (an attrnet export).")
+Evaluators = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--evaluator",
+        help="An independent attribute network that reads the edits (an attrnet or attrclf export, or "
+        "asset:NAME); repeat for several (the first also gives retrieval and FID-like). Default: the shipped "
+        "evaluators that fit the editor (asset:*-eval). One that an editor was trained with is refused.",
+    ),
 ]
 
 
@@ -31,44 +37,101 @@ def _load_editor(path: Path):
     return model
 
 
-def _load_evaluator(path: Path):
-    from ..models.attrnet import AttrNet
+def _load_evaluator(path: str | Path):
     from ..models.registry import load
 
     model = load(path)
-    if not isinstance(model, AttrNet):
-        raise InputError("the evaluator must be an attribute network (an attrnet export)", path=path)
+    if not all(hasattr(model, k) for k in ("attributes", "preprocess", "predict")):
+        raise InputError("the evaluator must be an attribute network (an attrnet or attrclf export)", path=path)
     return model
+
+
+def _evaluators(paths: list[str] | None, editors: list[tuple[str, object, Path]]) -> dict[str, object]:
+    """``{label: network}`` of the evaluators (the given ones, else the shipped ones that fit), each checked
+    not to be the classifier any of ``editors`` (name, editor, path) was trained with."""
+    from ..metrics.evaluators import check_independent, default_evaluators
+
+    first = editors[0][1]
+    if not paths:
+        paths = default_evaluators(first.preprocess.size, first.space.names)
+        if not paths:
+            raise InputError(
+                "no shipped evaluator fits these editors' size and attributes; give one with --evaluator "
+                "(train one with `fashionlab train attrclf` or `fashionlab train attrnet` on other renders)",
+                field="evaluator",
+            )
+    out: dict[str, object] = {}
+    for p in paths:
+        model = _load_evaluator(p)
+        check_independent(editors, model, p)
+        out[str(p)] = model
+    return out
 
 
 def _pct(v: float) -> str:
     return "-" if v is None or not np.isfinite(v) else f"{100 * v:.1f}"
 
 
+def _evaluator_labels(reports) -> dict[str, str]:
+    return {k: f"E{i + 1}" for i, k in enumerate(reports[0].by_evaluator)}
+
+
 def report_table(reports) -> str:
-    """One markdown table of edit reports (rows: methods)."""
+    """Markdown tables of edit reports (rows: methods): what each evaluator reads (manipulation per
+    attribute and mean, preservation, success, success relative to the ground truth's under the same
+    evaluator; retrieval and FID-like from the first), then, on SynthFashion, the pixels against the exact
+    truth (L1, PSNR, SSIM, SSIM outside the edit region, edit gain, mask IoU), and a legend."""
     names = [k for k in reports[0].manipulation if k != "mean"]
-    head = (
-        ["method"]
-        + [f"manip. {n}" for n in names]
-        + ["manip. mean", "preservation", "edit success", "top-1", "top-30", "FID-like"]
-        + ["GT L1", "GT PSNR", "GT SSIM", "GT SSIM outside", "mask IoU"]
-    )
+    labels = _evaluator_labels(reports)
+    truth = next((r for r in reports if r.name == "ground truth"), None)
+    head = ["method"]
+    for e in labels.values():
+        head += [f"{e} manip. {n}" for n in names]
+        head += [f"{e} manip. mean", f"{e} preservation", f"{e} success", f"{e} success / GT's"]
+    head += ["top-1", "top-10", "top-30", "FID-like"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in reports:
-        gt = r.gt or {}
-        row = [r.name] + [_pct(r.manipulation.get(n)) for n in names]
-        row += [_pct(r.manipulation["mean"]), _pct(r.preservation["mean"]), _pct(r.success["mean"])]
-        row += [f"{r.retrieval.get(1, float('nan')):.3f}", f"{r.retrieval.get(30, float('nan')):.3f}"]
+        row = [r.name]
+        for k in labels:
+            b = r.by_evaluator[k]
+            row += [_pct(b["manipulation"].get(n)) for n in names]
+            row += [_pct(b["manipulation"]["mean"]), _pct(b["preservation"]["mean"]), _pct(b["success"]["mean"])]
+            ref = truth.by_evaluator[k]["success"]["mean"] if truth is not None else float("nan")
+            row += [_pct(b["success"]["mean"] / ref) if ref and np.isfinite(ref) else "-"]
+        row += [f"{r.retrieval.get(k, float('nan')):.3f}" for k in (1, 10, 30)]
         row += [f"{r.fid_like:.2f}"]
-        row += [f"{gt['l1']['mean']:.4f}" if gt else "-", f"{gt['psnr']['mean']:.2f}" if gt else "-"]
-        row += [f"{gt['ssim']['mean']:.4f}" if gt else "-", f"{gt['ssim_outside']['mean']:.4f}" if gt else "-"]
+        lines.append("| " + " | ".join(row) + " |")
+    text = "\n".join(lines)
+    if any(r.gt for r in reports):
+        text += "\n\n" + pixel_table(reports, names)
+    legend = "; ".join(f"{e} = {k} ({reports[0].by_evaluator[k]['family']})" for k, e in labels.items())
+    return text + f"\n\nEvaluators: {legend}."
+
+
+def pixel_table(reports, names: list[str]) -> str:
+    """Against the exact re-render: L1, PSNR, SSIM, SSIM outside the edit region; edit gain (share of edits
+    closer to the truth than the input inside the region, per attribute and mean; the error removed there;
+    mean error inside for output and input and outside, grey levels) and the mask's IoU with the region."""
+    head = ["method", "GT L1", "GT PSNR", "GT SSIM", "GT SSIM outside"]
+    head += [f"closer {n}" for n in names] + ["closer mean", "error removed", "inside error (input)", "outside error"]
+    head += ["mask IoU"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in reports:
+        gt = r.gt
+        if not gt:
+            continue
+        row = [r.name, f"{gt['l1']['mean']:.4f}", f"{gt['psnr']['mean']:.2f}", f"{gt['ssim']['mean']:.4f}"]
+        row += [f"{gt['ssim_outside']['mean']:.4f}"]
+        row += [_pct(gt["closer"].get(n)) for n in names] + [_pct(gt["closer"]["mean"])]
+        row += [_pct(gt["error_removed"]["mean"])]
+        row += [f"{gt['inside_error']['mean']:.1f} ({gt['inside_error_input']['mean']:.1f})"]
+        row += [f"{gt['outside_error']['mean']:.2f}"]
         row += [f"{r.attention_iou['mean']:.3f}" if r.attention_iou else "-"]
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
 
 
-def _evaluation(data: Path, evaluator: Path, preprocess, split: str, limit: int, workers: int, progress: bool):
+def _evaluation(data: Path, evaluators: dict, preprocess, split: str, limit: int, workers: int, progress: bool):
     from ..data.format import load_dataset
     from ..metrics.editing import EditEvaluation
 
@@ -76,7 +139,7 @@ def _evaluation(data: Path, evaluator: Path, preprocess, split: str, limit: int,
     gallery = "train" if "train" in splits else split  # the retrieval gallery: real images, as many as there are
     return EditEvaluation(
         str(data),
-        _load_evaluator(evaluator),
+        evaluators,
         preprocess,
         split=split,
         limit=limit,
@@ -90,22 +153,29 @@ def _evaluation(data: Path, evaluator: Path, preprocess, split: str, limit: int,
 def eval_edit(
     model: Annotated[Path, typer.Option(help="A trained editor (amgan, stargan): run folder or export/.")],
     data: Annotated[Path, typer.Option(help="Dataset folder (SynthFashion adds the ground-truth metrics).")],
-    evaluator: Evaluator,
+    evaluator: Evaluators = None,
     split: Annotated[str, typer.Option(help="Split whose images are edited.")] = "test",
     limit: Annotated[int, typer.Option(help="Images edited (each once per attribute).")] = 400,
     workers: Annotated[int, typer.Option(help="Processes rendering the ground truth.")] = 1,
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the full report here.")] = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
-    """Manipulation accuracy, preservation, edit success, top-k retrieval, FID-like and (SynthFashion)
-    L1 / PSNR / SSIM to the exact ground truth and mask IoU with the edit region."""
-    from ..metrics.editing import editor_method
+    """Manipulation accuracy, preservation, edit success (under each evaluator, and relative to the ground
+    truth's), top-k retrieval, FID-like and (SynthFashion) L1 / PSNR / SSIM to the exact ground truth, edit
+    gain and mask IoU with the edit region; the identity and ground-truth rows give the scale."""
+    from ..metrics.editing import editor_method, ground_truth_method, identity_method
 
     editor = _load_editor(model)
-    ev = _evaluation(data, evaluator, editor.preprocess, split, limit, workers, progress)
-    report, _, _ = ev.run(editor_method(editor), model.name)
-    out.print(report_table([report]), markup=False)
-    out.print(f"evaluator's own accuracy on the real images (the ceiling): {_fmt(ev.evaluator_accuracy)}")
+    evaluators = _evaluators(evaluator, [(_name(model), editor, model)])
+    ev = _evaluation(data, evaluators, editor.preprocess, split, limit, workers, progress)
+    reports = [ev.run(identity_method, "identity")[0]]
+    if ev.ground_truth:
+        reports.append(ev.run(ground_truth_method(ev.targets_uint8), "ground truth")[0])
+    report, _, _ = ev.run(editor_method(editor), _name(model))
+    reports.append(report)
+    out.print(report_table(reports), markup=False)
+    for k, acc in ev.evaluator_accuracy_by.items():
+        out.print(f"{k}: its own accuracy on the real images (the ceiling): {_fmt(acc)}")
     if report.unseen:
         u = report.unseen
         out.print(
@@ -124,13 +194,13 @@ def _fmt(d: dict[str, float]) -> str:
 def eval_compare(
     runs: Annotated[list[Path], typer.Argument(help="Trained editors (run folders or exports) to compare.")],
     data: Annotated[Path, typer.Option(help="Dataset folder (SynthFashion: with ground truth).")],
-    evaluator: Evaluator,
     out_dir: Annotated[Path, typer.Option("--out", help="A new folder: comparison.md, grid.png, reports.json.")],
     split: Annotated[str, typer.Option(help="Split whose images are edited.")] = "test",
     limit: Annotated[int, typer.Option(help="Images edited (each once per attribute).")] = 400,
     grid_rows: Annotated[int, typer.Option(help="Edits shown in the grid.")] = 10,
     workers: Annotated[int, typer.Option(help="Processes rendering the ground truth.")] = 1,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+    evaluator: Evaluators = None,
 ) -> None:
     """One markdown table (with the "identity" and "ground truth" rows, the floor and ceiling of each
     metric) and one image grid (rows: inputs; columns: ground truth, then each method)."""
@@ -146,7 +216,8 @@ def eval_compare(
     sizes = {e.preprocess for _, e in editors}
     if len(sizes) != 1:
         raise InputError(f"the editors expect different inputs ({sorted(map(str, sizes))}); compare like with like")
-    ev = _evaluation(data, evaluator, editors[0][1].preprocess, split, limit, workers, progress)
+    evaluators = _evaluators(evaluator, [(n, e, r) for (n, e), r in zip(editors, runs, strict=True)])
+    ev = _evaluation(data, evaluators, editors[0][1].preprocess, split, limit, workers, progress)
     reports, columns = [], []
     rows_shown = np.linspace(0, len(ev.plan.rows) - 1, min(grid_rows, len(ev.plan.rows))).round().astype(int)
     rep, _, _ = ev.run(identity_method, "identity")
@@ -163,8 +234,9 @@ def eval_compare(
     table = report_table(reports)
     names = ev.names
     caption = (
-        f"{len(ev.plan.rows)} edits of {len(set(ev.plan.rows.tolist()))} {split} images of {data}; evaluator "
-        f"{evaluator} (its accuracy on the real images: {_fmt(ev.evaluator_accuracy)}). Grid rows: "
+        f"{len(ev.plan.rows)} edits of {len(set(ev.plan.rows.tolist()))} {split} images of {data}; evaluators: "
+        + "; ".join(f"{k} (its accuracy on the real images: {_fmt(a)})" for k, a in ev.evaluator_accuracy_by.items())
+        + ". Grid rows: "
         + "; ".join(
             f"{names[ev.plan.attributes[k]]} -> {ev.ds.specs[ev.plan.attributes[k]].values[ev.plan.values[k]]}"
             for k in rows_shown

@@ -2,8 +2,10 @@
 
 The edits: for each of the first ``limit`` images of a split and each attribute whose value is known, one
 edit to another value drawn with a fixed seed (so every method is scored on the same edits). The
-editor is given the images' true attributes (the code needs them); an *independent evaluator* (an
-attribute network never used to train any editor) reads the results:
+editor is given the images' true attributes (the code needs them); *independent evaluators* (attribute
+networks never used to train any editor, trained on other renders with other seeds; one of them may be of
+another architecture family, see :mod:`.evaluators`) read the results, each giving its own manipulation,
+preservation and success (the first one also gives retrieval and FID-like):
 
 - manipulation accuracy per attribute (AMGAN Table 1): the evaluator reads the target value on x*;
 - preservation: share of the *other* attributes the evaluator reads on x* as it reads them on x;
@@ -18,8 +20,9 @@ attribute network never used to train any editor) reads the results:
 
 On SynthFashion, against the exact target ``render(seed, edited attributes, pose)`` (at the model's size):
 L1 and PSNR, SSIM (scikit-image's, see :mod:`.ssim`) on the whole image and outside the attribute's exact
-edit region, the attention mask's IoU with the edit region (mask > 0.5), and all of it again for the
-edits whose target combination was held out of training (``data synth --holdout``).
+edit region, the edit gain (:mod:`.edit_gain`: inside the region, is the output closer to the truth than
+the input? the error outside it), the attention mask's IoU with the edit region (mask > 0.5), and all of it
+again for the edits whose target combination was held out of training (``data synth --holdout``).
 
 A *method* is a callable ``(x, labels, targets, changed, indices) -> (x*, mask or None)``; :func:`editor_method`
 wraps a loaded editor, :func:`identity_method` and :func:`ground_truth_method` give the table's floor and
@@ -41,6 +44,7 @@ from ..data.imaging import Preprocess, denormalise, normalise, resize_mask, resi
 from ..data.loader import FashionDataset
 from ..errors import InputError
 from ..parallel import imap
+from .edit_gain import edit_gain
 from .ssim import ssim
 
 Method = Callable[..., tuple[torch.Tensor, torch.Tensor | None]]
@@ -87,7 +91,10 @@ def ground_truth_method(targets_uint8: np.ndarray) -> Method:
 
 @dataclass
 class EditReport:
-    """Per-attribute figures and their means; ``gt`` and ``unseen`` only on SynthFashion."""
+    """Per-attribute figures and their means; ``gt`` and ``unseen`` only on SynthFashion. The top-level
+    manipulation, preservation, success and evaluator accuracy are the first evaluator's; ``by_evaluator``
+    holds them for every evaluator (``{name: {"family", "manipulation", "preservation", "success",
+    "evaluator_accuracy"}}``)."""
 
     name: str
     n_edits: int
@@ -100,6 +107,7 @@ class EditReport:
     attention_iou: dict[str, float] = field(default_factory=dict)
     unseen: dict[str, Any] = field(default_factory=dict)
     evaluator_accuracy: dict[str, float] = field(default_factory=dict)
+    by_evaluator: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -173,8 +181,10 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
 
 
 class EditEvaluation:
-    """Everything shared by the methods compared on one dataset: the edits, the images, the evaluator's
-    readings and index of the real images, and (SynthFashion) the exact targets and edit regions."""
+    """Everything shared by the methods compared on one dataset: the edits, the images, the evaluators'
+    readings and the first evaluator's index of the real images, and (SynthFashion) the exact targets and
+    edit regions. ``evaluator``: one attribute network or ``{name: network}`` (the first is the primary:
+    retrieval, FID-like and the top-level figures)."""
 
     def __init__(
         self,
@@ -193,14 +203,21 @@ class EditEvaluation:
         progress: bool = True,
     ):
         from ..synth.ground_truth import is_synthfashion
+        from .evaluators import architecture_family
 
-        self.preprocess, self.evaluator, self.batch_size, self.progress = preprocess, evaluator, batch_size, progress
+        self.evaluators = dict(evaluator) if isinstance(evaluator, dict) else {"evaluator": evaluator}
+        if not self.evaluators:
+            raise InputError("no evaluator given", field="evaluator")
+        self.evaluator = next(iter(self.evaluators.values()))
+        self.families = {k: architecture_family(e) for k, e in self.evaluators.items()}
+        self.preprocess, self.batch_size, self.progress = preprocess, batch_size, progress
         ds = FashionDataset(data, split=split, size=preprocess.size, resize=preprocess.resize, progress=progress)
-        if [n for n, _ in evaluator.attributes] != ds.attribute_names:
-            raise InputError(
-                f"the evaluator knows {[n for n, _ in evaluator.attributes]}, the dataset {ds.attribute_names}",
-                path=data,
-            )
+        for name, e in self.evaluators.items():
+            if [n for n, _ in e.attributes] != ds.attribute_names:
+                raise InputError(
+                    f"the evaluator {name} knows {[n for n, _ in e.attributes]}, the dataset {ds.attribute_names}",
+                    path=data,
+                )
         n = min(limit, len(ds))
         if n == 0:
             raise InputError(f"the {split!r} split is empty", path=data)
@@ -211,8 +228,11 @@ class EditEvaluation:
         self.plan = plan_edits(ds.labels[:n], self.sizes, seed)
         # the evaluator on the real images: its readings (the preservation reference) and its accuracy (the
         # ceiling of manipulation accuracy); then the retrieval gallery and the real features of FID-like
-        reads = [self._read(self.images[i : i + batch_size]) for i in range(0, n, batch_size)]
-        self.src_preds = torch.cat([r[0] for r in reads])
+        self.src_preds_by = {
+            k: torch.cat([_evaluator_outputs(e, self.images[i : i + batch_size])[0] for i in range(0, n, batch_size)])
+            for k, e in self.evaluators.items()
+        }
+        self.src_preds = next(iter(self.src_preds_by.values()))
         gallery_ds = ds
         if gallery_split != split:
             gallery_ds = FashionDataset(
@@ -226,10 +246,14 @@ class EditEvaluation:
         self.gallery, self.real_pooled = torch.cat([r[1] for r in reads]), torch.cat([r[2] for r in reads])
         self.gallery_labels = torch.from_numpy(gallery_ds.labels[:m].copy())
         known = self.labels >= 0
-        self.evaluator_accuracy = {
-            name: float((self.src_preds[known[:, a], a] == self.labels[known[:, a], a]).float().mean())
-            for a, name in enumerate(self.names)
+        self.evaluator_accuracy_by = {
+            k: {
+                name: float((preds[known[:, a], a] == self.labels[known[:, a], a]).float().mean())
+                for a, name in enumerate(self.names)
+            }
+            for k, preds in self.src_preds_by.items()
         }
+        self.evaluator_accuracy = next(iter(self.evaluator_accuracy_by.values()))
         import faiss
 
         self.index = faiss.IndexFlatIP(self.gallery.shape[1])
@@ -238,7 +262,7 @@ class EditEvaluation:
         if ground_truth and not synth:
             raise InputError("ground-truth metrics need a SynthFashion dataset", path=data, field="ground_truth")
         self.ground_truth = synth if ground_truth is None else ground_truth
-        self.targets_uint8 = self.regions = None
+        self.targets_uint8 = self.regions = self.inputs_uint8 = None
         self.unseen = np.zeros(len(self.plan.rows), bool)
         if self.ground_truth:
             native = tuple(ds.schema.image_size)
@@ -255,7 +279,16 @@ class EditEvaluation:
                 )
             )
             self.targets_uint8 = np.stack([d[0] for d in done])
+            self.inputs_uint8 = np.concatenate(
+                [
+                    denormalise(self.images[torch.from_numpy(self.plan.rows[i : i + batch_size])])
+                    for i in range(0, len(self.plan.rows), batch_size)
+                ]
+            )
             self.regions = np.stack([d[1] for d in done])
+            # the region at the model's size: where the edit may change pixels, including the pixels a resize
+            # blends across its border (there the input already differs from the truth)
+            self.regions = self.regions | (self.inputs_uint8 != self.targets_uint8).any(-1)
             holdout = ds.schema.source.get("config", {}).get("holdout", [])
             for k, (r, a, v) in enumerate(zip(self.plan.rows, self.plan.attributes, self.plan.values, strict=True)):
                 attrs = {**ds.items[r].attributes, self.names[a]: ds.specs[a].values[v]}
@@ -264,11 +297,37 @@ class EditEvaluation:
     def _read(self, x: torch.Tensor):
         return _evaluator_outputs(self.evaluator, x)
 
+    def _scores(self, preds_t: torch.Tensor, src: torch.Tensor):
+        """(hit, kept share, success) per edit for one evaluator's readings of the outputs and sources."""
+        p = self.plan
+        n_edits = len(p.rows)
+        attrs_t, vals_t = torch.from_numpy(p.attributes), torch.from_numpy(p.values)
+        hit = preds_t[torch.arange(n_edits), attrs_t] == vals_t
+        other = torch.ones_like(src, dtype=torch.bool)
+        other[torch.arange(n_edits), attrs_t] = False
+        same = (preds_t == src) | ~other
+        kept = ((preds_t == src) & other).sum(1).float() / other.sum(1).clamp_min(1)
+        return hit, kept, hit & same.all(1)
+
+    def _per_attribute(self, hit, kept, success) -> tuple[dict, dict, dict]:
+        attrs_t = torch.from_numpy(self.plan.attributes)
+        manipulation, preservation, succ = {}, {}, {}
+        for a, name_a in enumerate(self.names):
+            sel = attrs_t == a
+            if sel.any():
+                manipulation[name_a] = float(hit[sel].float().mean())
+                preservation[name_a] = float(kept[sel].mean())
+                succ[name_a] = float(success[sel].float().mean())
+        for d in (manipulation, preservation, succ):
+            d["mean"] = float(np.mean(list(d.values())))
+        return manipulation, preservation, succ
+
     def run(self, method: Method, name: str) -> tuple[EditReport, np.ndarray, np.ndarray | None]:
         """Score one method; returns (report, its edited images (n_edits, H, W, 3) uint8, masks or None)."""
         p = self.plan
         n_edits = len(p.rows)
-        preds, embeds, pooled, outs, masks = [], [], [], [], []
+        preds: dict[str, list[torch.Tensor]] = {k: [] for k in self.evaluators}
+        embeds, pooled, outs, masks = [], [], [], []
         for s in tqdm(range(0, n_edits, self.batch_size), desc=name, disable=not self.progress):
             sl = slice(s, s + self.batch_size)
             rows = torch.from_numpy(p.rows[sl])
@@ -278,24 +337,32 @@ class EditEvaluation:
             targets[torch.arange(len(rows)), changed] = torch.from_numpy(p.values[sl])
             out, mask = method(x, labels, targets, changed, torch.arange(s, s + len(rows)))
             out = out.float().clamp(-1, 1)
-            pr, em, po = self._read(out)
-            preds.append(pr)
+            for k, e in self.evaluators.items():
+                pr, em, po = _evaluator_outputs(e, out)
+                preds[k].append(pr)
+                if e is self.evaluator:
+                    primary = (em, po)
+            em, po = primary
             embeds.append(em)
             pooled.append(po)
             outs.append(denormalise(out))
             if mask is not None:
                 masks.append(mask.float().cpu()[:, 0].numpy())
-        preds_t, outs_np = torch.cat(preds), np.concatenate(outs)
+        outs_np = np.concatenate(outs)
         masks_np = np.concatenate(masks) if masks else None
         report = EditReport(name=name, n_edits=n_edits, evaluator_accuracy=self.evaluator_accuracy)
         rows_t, attrs_t, vals_t = (torch.from_numpy(v) for v in (p.rows, p.attributes, p.values))
-        hit = preds_t[torch.arange(n_edits), attrs_t] == vals_t
-        src = self.src_preds[rows_t]
-        other = torch.ones_like(src, dtype=torch.bool)
-        other[torch.arange(n_edits), attrs_t] = False
-        same = (preds_t == src) | ~other
-        kept = ((preds_t == src) & other).sum(1).float() / other.sum(1).clamp_min(1)
-        success = hit & same.all(1)
+        scores = {k: self._scores(torch.cat(preds[k]), self.src_preds_by[k][rows_t]) for k in self.evaluators}
+        for k, (h, kp, sc) in scores.items():
+            man, pres, succ = self._per_attribute(h, kp, sc)
+            report.by_evaluator[k] = {
+                "family": self.families[k],
+                "manipulation": man,
+                "preservation": pres,
+                "success": succ,
+                "evaluator_accuracy": self.evaluator_accuracy_by[k],
+            }
+        hit, kept, success = next(iter(scores.values()))
         # retrieval: the query should have the source's true attributes with the target value
         want = self.labels[rows_t].clone()
         want[torch.arange(n_edits), attrs_t] = vals_t
@@ -304,14 +371,7 @@ class EditEvaluation:
         match = match.all(-1).numpy()
         report.retrieval = {k: float(match[:, :k].any(1).mean()) for k in TOPK}
         report.fid_like = frechet_distance(self.real_pooled.numpy(), torch.cat(pooled).numpy())
-        for a, name_a in enumerate(self.names):
-            sel = attrs_t == a
-            if sel.any():
-                report.manipulation[name_a] = float(hit[sel].float().mean())
-                report.preservation[name_a] = float(kept[sel].mean())
-                report.success[name_a] = float(success[sel].float().mean())
-        for d in (report.manipulation, report.preservation, report.success):
-            d["mean"] = float(np.mean(list(d.values())))
+        report.manipulation, report.preservation, report.success = self._per_attribute(hit, kept, success)
         if self.ground_truth:
             report.gt, report.attention_iou = self._gt_metrics(outs_np, masks_np, np.ones(n_edits, bool))
             if self.unseen.any():
@@ -329,6 +389,7 @@ class EditEvaluation:
         r = self.regions[sel]
         attrs = self.plan.attributes[sel]
         per = ground_truth_scores(outs[sel], self.targets_uint8[sel], r)
+        per.update(edit_gain(self.inputs_uint8[sel], outs[sel], self.targets_uint8[sel], r))
         gt: dict[str, dict[str, float]] = {}
         for metric, values in per.items():
             gt[metric] = {
