@@ -156,6 +156,14 @@ def plan_edits(labels: np.ndarray, sizes: list[int], seed: int = 0) -> EditPlan:
     return EditPlan(np.asarray(rows), np.asarray(attrs), np.asarray(values))
 
 
+def plan_contrast_edits(labels: np.ndarray, attribute: int, a: int, b: int) -> EditPlan:
+    """The edits of a two-value editor (ResGAN): every image whose ``attribute`` is value ``a`` or ``b``,
+    edited to the other one; no other edit."""
+    rows = np.flatnonzero((labels[:, attribute] == a) | (labels[:, attribute] == b))
+    values = np.where(labels[rows, attribute] == a, b, a)
+    return EditPlan(rows, np.full(len(rows), attribute), values)
+
+
 def _evaluator_outputs(evaluator, x: torch.Tensor):
     """(per-attribute predictions (B, M), global embeddings (B, D), pooled features (B, C)) of the evaluator."""
     with torch.no_grad():
@@ -180,11 +188,27 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
     return float(((mu1 - mu2) ** 2).sum() + np.trace(s1 + s2 - 2 * covmean))
 
 
+def _contrast_plan(ds: FashionDataset, n: int, contrast: tuple[str, str, str], split: str) -> EditPlan:
+    """:func:`plan_contrast_edits` of the first ``n`` images of ``ds`` for ``contrast`` given by names."""
+    name, a, b = contrast
+    if name not in ds.attribute_names:
+        raise InputError(f"no attribute {name!r}; this dataset has {ds.attribute_names}", field="contrast")
+    spec = ds.specs[ds.attribute_names.index(name)]
+    for v in (a, b):
+        if v not in spec.values:
+            raise InputError(f"{name} has no value {v!r}; its values: {', '.join(spec.values)}", field="contrast")
+    plan = plan_contrast_edits(ds.labels[:n], ds.attribute_names.index(name), *map(spec.values.index, (a, b)))
+    if len(plan.rows) == 0:
+        raise InputError(f"none of the {n} {split!r} images has {name} {a} or {b}", field="contrast")
+    return plan
+
+
 class EditEvaluation:
     """Everything shared by the methods compared on one dataset: the edits, the images, the evaluators'
     readings and the first evaluator's index of the real images, and (SynthFashion) the exact targets and
     edit regions. ``evaluator``: one attribute network or ``{name: network}`` (the first is the primary:
-    retrieval, FID-like and the top-level figures)."""
+    retrieval, FID-like and the top-level figures). ``contrast``: ``(attribute, a, b)`` restricts the edits
+    to that attribute between values a and b (:func:`plan_contrast_edits`), for two-value editors."""
 
     def __init__(
         self,
@@ -201,6 +225,7 @@ class EditEvaluation:
         gallery_limit: int = 20000,
         workers: int = 1,
         progress: bool = True,
+        contrast: tuple[str, str, str] | None = None,
     ):
         from ..synth.ground_truth import is_synthfashion
         from .evaluators import architecture_family
@@ -225,7 +250,10 @@ class EditEvaluation:
         self.sizes = [len(s.values) for s in ds.specs]
         self.images = torch.stack([ds[i]["image"] for i in range(n)])
         self.labels = torch.from_numpy(ds.labels[:n].copy())
-        self.plan = plan_edits(ds.labels[:n], self.sizes, seed)
+        if contrast is None:
+            self.plan = plan_edits(ds.labels[:n], self.sizes, seed)
+        else:  # (attribute, value a, value b): only edits between a and b (ResGAN)
+            self.plan = _contrast_plan(ds, n, contrast, split)
         # the evaluator on the real images: its readings (the preservation reference) and its accuracy (the
         # ceiling of manipulation accuracy); then the retrieval gallery and the real features of FID-like
         self.src_preds_by = {
