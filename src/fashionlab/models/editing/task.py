@@ -13,6 +13,9 @@ iterations a generator update on another fresh batch.
   image having exactly the target attributes (nearest tuple as a fallback, logged as ``ref_fallback``).
 - ``loss.frozen_cls`` (0 in the papers) adds the frozen classifier's cross-entropy of x* toward the
   target: a training signal from step 0, while the critics' heads are still learning.
+- ``loss.change_tv`` (0 in the papers): total variation of x* - x (:func:`change_total_variation`).
+- ``loss.paired`` (a diagnostic, SynthFashion only): L1 toward the exact re-render with the target
+  attributes (:mod:`.paired`): the ceiling of the same generator at the same budget.
 
 Ablations (AMGAN Table 3): ``model.use_dc``, ``loss.perceptual = 0``, ``loss.attention = 0``,
 ``model.cam_as_mask`` (the CAM itself as the mask instead of a learnt one).
@@ -71,6 +74,12 @@ class EditLossWeights:
     perceptual: float = 0.0  # lambda_p: classifier conv5 L1 to a reference image (AMGAN: 20; 10 as an option)
     frozen_cls: float = 0.0  # the frozen classifier's CE of x* toward the target (not in the papers)
     mask_l1: float = 0.0  # GANimation's mask regulariser: the mean of the attention mask (not in AMGAN)
+    # total variation of the change x* - x (mean |neighbour difference|): penalises speckle and colour noise,
+    # lets smooth recolouring through (not in the papers)
+    change_tv: float = 0.0
+    # the diagnostic "paired ceiling" (SynthFashion only, not a method): L1 between x* and the exact
+    # re-render of the person with the target attributes (see fashionlab.models.editing.paired)
+    paired: float = 0.0
     # how the per-attribute cross-entropies combine: "sum" (StarGAN's L_cls over several attributes; the
     # official code sums its BCE over every label) or "mean" (1/M of it)
     cls_reduction: str = "sum"
@@ -139,6 +148,15 @@ def contrast_cams(
     return _normalised(raw, tuple(x.shape[-2:]), (source >= 0) & (target >= 0))
 
 
+def change_total_variation(output: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Total variation of the change ``output - x`` (both (B, 3, H, W)): the mean absolute difference between
+    horizontally and vertically neighbouring pixels of the change. Zero for no change or a constant shift;
+    large for speckle and multicoloured noise."""
+    d = (output - x).float()
+    tv = (d[..., 1:, :] - d[..., :-1, :]).abs().mean() + (d[..., :, 1:] - d[..., :, :-1]).abs().mean()
+    return tv, {"change_tv": tv.detach()}
+
+
 class EditGanTask(Task):
     """See the module docstring. Subclasses set ``name``."""
 
@@ -195,6 +213,10 @@ class EditGanTask(Task):
             dc = DiscriminatorConfig(m.discriminator.width, m.discriminator.layers - 2, m.discriminator.max_width)
             self.nets["D_C"] = Discriminator(self.crop_size, self.space.n_values, dc)
         self.references = ReferenceSampler(self.dataset.labels) if loss.perceptual else None
+        if loss.paired:
+            from .paired import check_synthfashion
+
+            check_synthfashion(self.dataset)
         self._sample_batch: torch.Tensor | None = None
 
     # ------------------------------------------------------------------ engine contract
@@ -221,8 +243,14 @@ class EditGanTask(Task):
 
     # ------------------------------------------------------------------ pieces
     def _inputs(self, ctx: StepContext):
+        """(x, labels, targets, changed) of a fresh batch (flipped at random, targets drawn)."""
+        return self._inputs_with_index(ctx)[:4]
+
+    def _inputs_with_index(self, ctx: StepContext):
+        """As :meth:`_inputs`, plus the dataset indices (B,) and the flips (B,) bool of the batch."""
         batch = ctx.next_batch()
         x, labels = batch["image"], batch["attributes"]
+        flip = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
         if self.cfg.flip:
             flip = (torch.rand(x.shape[0]) < 0.5).to(x.device)
             x = torch.where(flip[:, None, None, None], x.flip(-1), x)
@@ -230,7 +258,7 @@ class EditGanTask(Task):
             targets, changed = self.space.permuted_targets(labels)
         else:
             targets, changed = self.space.random_targets(labels)
-        return x, labels, targets, changed
+        return x, labels, targets, changed, torch.as_tensor(batch["index"]), flip
 
     def _generate(self, G: nn.Module, x, targets, changed, labels=None):
         """(x*, attention mask or None) for the target code; with ``cam_as_mask`` the CAM is the mask
@@ -303,7 +331,7 @@ class EditGanTask(Task):
         cfg, w = self.cfg, self.cfg.loss
         for k in critics:  # the critics only judge here: no gradients for them, no DDP sync
             self.nets[k].requires_grad_(False)
-        x, labels, targets, changed = self._inputs(ctx)
+        x, labels, targets, changed, index, flip = self._inputs_with_index(ctx)
         scalars: dict[str, torch.Tensor] = {}
         with ctx.autocast():
             fake, mask = self._generate(self.ddp["G"], x, targets, changed, labels)
@@ -331,6 +359,17 @@ class EditGanTask(Task):
                 cam = self._cams(x, targets, changed, labels)
                 l_att, s = l1_loss(mask, cam, "attention")
                 g_loss = g_loss + w.attention * l_att
+                scalars.update(s)
+            if w.change_tv:
+                l_tv, s = change_total_variation(fake, x)
+                g_loss = g_loss + w.change_tv * l_tv
+                scalars.update(s)
+            if w.paired:
+                from .paired import exact_targets
+
+                truth = exact_targets(self.dataset, index, targets, flip)
+                l_pair, s = l1_loss(fake, truth, "paired")
+                g_loss = g_loss + w.paired * l_pair
                 scalars.update(s)
             if w.perceptual or w.frozen_cls:  # one pass of the frozen classifier over x* serves both
                 clf = self.frozen["classifier"]
