@@ -211,13 +211,21 @@ def test_eval_cli_edit_and_compare(setup, tmp_path):
     assert r.returncode == 2 and "was trained with" in r.stderr and "Traceback" not in r.stderr
     out = tmp_path / "cmp"
     r = subprocess.run(
-        [*exe, "compare", str(paths["run"]), str(paths["run"] / "export"), *common, "--out", str(out), "--no-progress"],
+        [*exe, "compare", str(paths["run"]), f"exported={paths['run'] / 'export'}", *common, "--out", str(out)],
         capture_output=True,
         text=True,
     )
     assert r.returncode == 0, r.stderr
     table = (out / "comparison.md").read_text()
-    assert "| identity |" in table and "| ground truth |" in table and table.count("| amgan/run-001 |") == 4
+    assert "| identity |" in table and "| ground truth |" in table and table.count("| amgan/run-001 |") == 3
+    assert table.count("| exported |") == 3  # readings, pixels, training
+    assert "| amgan/run-001 | 2 |" in table  # the training table: 2 iterations from the run's stats.jsonl
+    r = subprocess.run(
+        [*exe, "compare", str(paths["run"]), str(paths["run"] / "export"), *common, "--out", str(tmp_path / "x")],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 2 and "LABEL=PATH" in r.stderr
     with Image.open(out / "grid.png") as im:  # 10 rows of 32 px; columns: input, ground truth, two methods
         assert im.size == (4 * 32 + 3 * 2, 10 * 32 + 9 * 2)
     r = subprocess.run([*exe, "edit", "--model", paths["evaluator"], *common], capture_output=True, text=True)

@@ -192,7 +192,10 @@ def _fmt(d: dict[str, float]) -> str:
 
 @eval_app.command("compare")
 def eval_compare(
-    runs: Annotated[list[Path], typer.Argument(help="Trained editors (run folders or exports) to compare.")],
+    runs: Annotated[
+        list[str],
+        typer.Argument(help="Trained editors (run folders or exports) to compare; LABEL=PATH names a row."),
+    ],
     data: Annotated[Path, typer.Option(help="Dataset folder (SynthFashion: with ground truth).")],
     out_dir: Annotated[Path, typer.Option("--out", help="A new folder: comparison.md, grid.png, reports.json.")],
     split: Annotated[str, typer.Option(help="Split whose images are edited.")] = "test",
@@ -212,11 +215,15 @@ def eval_compare(
 
     if out_dir.exists() and any(out_dir.iterdir()):
         raise OutputExistsError(f"{out_dir} exists and is not empty; choose a new --out")
-    editors = [(_name(r), _load_editor(r)) for r in runs]
+    labelled = [_labelled(r) for r in runs]
+    paths = [p for _, p in labelled]
+    editors = [(label, _load_editor(p)) for label, p in labelled]
+    if len({n for n, _ in editors}) != len(editors):
+        raise InputError("two rows have the same name; name them with LABEL=PATH", field="runs")
     sizes = {e.preprocess for _, e in editors}
     if len(sizes) != 1:
         raise InputError(f"the editors expect different inputs ({sorted(map(str, sizes))}); compare like with like")
-    evaluators = _evaluators(evaluator, [(n, e, r) for (n, e), r in zip(editors, runs, strict=True)])
+    evaluators = _evaluators(evaluator, [(n, e, r) for (n, e), r in zip(editors, paths, strict=True)])
     ev = _evaluation(data, evaluators, editors[0][1].preprocess, split, limit, workers, progress)
     reports, columns = [], []
     rows_shown = np.linspace(0, len(ev.plan.rows) - 1, min(grid_rows, len(ev.plan.rows))).round().astype(int)
@@ -242,7 +249,8 @@ def eval_compare(
             for k in rows_shown
         )
     )
-    (out_dir / "comparison.md").write_text(table + "\n\n" + caption + "\n")
+    timing = training_table([(n, p) for (n, _), p in zip(editors, paths, strict=True)])
+    (out_dir / "comparison.md").write_text(table + "\n\n" + timing + "\n\n" + caption + "\n")
     (out_dir / "reports.json").write_text(json.dumps([r.to_dict() for r in reports], indent=2))
     inputs = denormalise(ev.images[ev.plan.rows[rows_shown]])
     grid = image_grid([[inputs[i], *(c[i] for c in columns)] for i in range(len(rows_shown))])
@@ -254,6 +262,31 @@ def eval_compare(
         + ", ".join(n for n, _ in editors)
         + ")"
     )
+
+
+def _labelled(arg: str) -> tuple[str, Path]:
+    """``LABEL=PATH`` or ``PATH`` -> (row name, path)."""
+    if "=" in arg and not Path(arg).exists():
+        label, path = arg.split("=", 1)
+        return label.strip(), Path(path)
+    return _name(Path(arg)), Path(arg)
+
+
+def training_table(rows: list[tuple[str, Path]]) -> str:
+    """Markdown: per editor, the iterations trained, seconds per iteration and hours (from a run folder's
+    stats.jsonl; "-" for a bare export)."""
+    from ..engine.export import export_dir
+    from ..engine.logger import training_time
+
+    lines = ["| method | iterations | s/iteration | training hours |", "|---|---|---|---|"]
+    for name, path in rows:
+        run = path.parent if export_dir(path) == path and path.name == "export" else path
+        t = training_time(run)
+        if not t["steps"]:
+            lines.append(f"| {name} | - | - | - |")
+            continue
+        lines.append(f"| {name} | {t['steps']:,} | {t['s_per_iteration']:.3f} | {t['seconds'] / 3600:.2f} |")
+    return "\n".join(lines)
 
 
 def _name(path: Path) -> str:

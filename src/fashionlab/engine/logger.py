@@ -78,3 +78,19 @@ class ScalarMeans:
 def read_stats(run_dir: str | Path) -> list[dict[str, Any]]:
     path = Path(run_dir) / "stats.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+
+
+def training_time(run_dir: str | Path) -> dict[str, float]:
+    """``{"steps", "seconds", "s_per_iteration"}`` of a run from its ``stats.jsonl``: the time of each logged
+    interval (its iterations over its ``it_per_s``), summed over every session (pauses between sessions do
+    not count); NaN seconds for a run that logged no rates."""
+    rows = [r for r in read_stats(run_dir) if "it_per_s" in r and r.get("it_per_s", 0) > 0]
+    seconds, previous = 0.0, 0
+    for r in rows:
+        step = int(r["step"])
+        seconds += max(step - previous, 0) / float(r["it_per_s"])
+        previous = step
+    steps = int(rows[-1]["step"]) if rows else 0
+    if not rows:
+        return {"steps": 0, "seconds": float("nan"), "s_per_iteration": float("nan")}
+    return {"steps": steps, "seconds": seconds, "s_per_iteration": seconds / max(steps, 1)}
