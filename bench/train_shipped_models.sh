@@ -17,12 +17,13 @@ BENCH=$(realpath "$(dirname "$0")")
 mkdir -p "$W"
 cd "$W"
 
-# the datasets of the model cards (render seeds 0, 10, 20, 91, 92)
+# the datasets of the model cards (render seeds 0, 10, 20, 91, 92, 93)
 [ -d sf128 ] || $FL data synth --out sf128 --n 20000 --size 128 --seed 0 --region-mix 0.15
 [ -d sf64 ] || $FL data synth --out sf64 --n 20000 --size 64 --seed 10 --holdout color=red,sleeve=long
 [ -d sf64-eval ] || $FL data synth --out sf64-eval --n 20000 --size 64 --seed 20
 [ -d sfpose128 ] || $FL data synth --out sfpose128 --n 16000 --size 128x64 --poses-per-person 4 --seed 91
 [ -d sfattr128 ] || $FL data synth --out sfattr128 --n 20000 --size 128x64 --pose-range wide --seed 92
+[ -d sfpose128-s93 ] || $FL data synth --out sfpose128-s93 --n 16000 --size 128x64 --poses-per-person 4 --seed 93
 
 # train MODEL OUT ARGS...: a new run, or the newest unfinished one there resumed
 source "$BENCH/train_or_resume.sh"
@@ -40,14 +41,17 @@ train amgan runs-amgan --preset cpu --data sf64 classifier=$CLF train.steps=1000
 train xinggan runs-xinggan --preset cpu --data sfpose128 keypoint_model=$KP &
 wait
 # the attribute networks that need nothing else: attrnet-synth128 (~36 min), the independent evaluators
-# attrnet-synth64-eval (~15 min) and attrnet-synthpose128-eval (~21 min)
+# attrnet-synth64-eval (~15 min) and attrnet-synthpose128-eval (~21 min), and the keypoint estimator that
+# scores PCKh, keypoints-synth128x64-eval (other people, ~10 min)
 train attrnet runs-attrnet128 --preset cpu --data sf128 &
 train attrnet runs-attrnet64-eval --preset cpu64 --data sf64-eval train.seed=1 &
 wait
-train attrnet runs-synthpose128-eval --preset cpu --data sfattr128 train.seed=1
+train attrnet runs-synthpose128-eval --preset cpu --data sfattr128 train.seed=1 &
+train keypoints runs-keypoints-eval --preset cpu --data sfpose128-s93 &
+wait
 
 echo "exports (each with its provenance in config.json):"
-for run in runs-attrnet128 runs-attrnet64 runs-attrnet64-eval runs-synthpose128-eval runs-keypoints runs-amgan \
-    runs-xinggan; do
+for run in runs-attrnet128 runs-attrnet64 runs-attrnet64-eval runs-synthpose128-eval runs-keypoints \
+    runs-keypoints-eval runs-amgan runs-xinggan; do
   ls -d "$run"/*/run-*/export | tail -n 1
 done

@@ -3,6 +3,7 @@ losses, resume), the Reposer's API and errors, `fashionlab pose` and `fashionlab
 
 from __future__ import annotations
 
+import inspect
 import json
 
 import numpy as np
@@ -312,6 +313,22 @@ def test_eval_pose_scores_models_and_reference_rows(tiny_repose, tmp_path):
     assert reports[0]["ghost"] > 0 and reports[0]["missing_body"] > 0  # the source figure where it no longer is
     assert set(truth["pckh_joints"]) >= {"right_wrist", "left_wrist", "arms"}
     assert "| method | nose |" in (tmp_path / "e" / "pose.md").read_text()
+    # the tiny estimator learnt from the very data the model did: the caption says so
+    assert "the very data xinggan" in (tmp_path / "e" / "pose.md").read_text()
+
+
+def test_eval_pose_names_its_scorer_and_whether_it_shares_the_models_people():
+    from fashionlab.cli.evaluate_pose import eval_pose
+    from fashionlab.metrics.pose_eval import scorer_note
+
+    default = inspect.signature(eval_pose).parameters["keypoint_model"].default
+    assert default == "asset:keypoints-synth128x64-eval"
+    xing = [("xinggan (xinggan-synth128x64)", "asset:xinggan-synth128x64")]
+    note = scorer_note(default, xing)
+    assert note.startswith(f"PCKh with {default}, trained on sfpose128-s93") and "render seed 93" in note
+    assert "people disjoint from the scored models' training data (sfpose128, render seed 91)" in note
+    shared = scorer_note("asset:keypoints-synth128x64", xing)  # the re-posers' own inference helper
+    assert "the very data xinggan (xinggan-synth128x64) trained on" in shared
 
 
 def test_imported_market_pairs_train_a_reposing_model(tmp_path, tiny_repose):

@@ -31,8 +31,12 @@ def eval_pose(
     models: Annotated[list[str], typer.Argument(help="Re-posing models (run folders, exports or asset:NAME).")],
     data: Annotated[Path, typer.Option(help="A dataset with pose pairs (pairs-<split>.csv).")],
     keypoint_model: Annotated[
-        str, typer.Option(help="The keypoint estimator run on the results (PCKh).")
-    ] = "asset:keypoints-synth128x64",
+        str,
+        typer.Option(
+            help="The keypoint estimator run on the results (PCKh). Default: the shipped scorer trained on people "
+            "disjoint from the re-posers' training data (the caption says whether the one given shares it)."
+        ),
+    ] = "asset:keypoints-synth128x64-eval",
     evaluator: Annotated[
         str | None,
         typer.Option(help="The independent attribute network (FID-like, preservation); 'none' skips both."),
@@ -58,6 +62,7 @@ def eval_pose(
         pose_detail_tables,
         pose_table,
         reposer_method,
+        scorer_note,
     )
     from ..models.keypoints import draw_skeleton
     from ..models.registry import load
@@ -87,12 +92,12 @@ def eval_pose(
     methods += [(name, reposer_method(r)) for name, r in reposers]
     reports = [ev.run(name, method) for name, method in methods]
     table = pose_table(reports)
+    scorer = scorer_note(keypoint_model, [(name, m) for (name, _), (m, _) in zip(reposers, loaded, strict=True)]) + "."
     disp = {k: ev.displacement_summary().get(k, float("nan")) for k in ("mean", "median", "p10", "p90")}
     caption = (
         f"{reports[0].pairs} {split} pairs of {data.name} at {size[0]}x{size[1]}; keypoint displacement "
         f"source -> target in head sizes: mean {disp['mean']:.2f}, median {disp['median']:.2f}, "
-        f"10-90% {disp['p10']:.2f}-{disp['p90']:.2f}. PCKh with {keypoint_model}; FID-like and "
-        f"preservation with {evaluator}."
+        f"10-90% {disp['p10']:.2f}-{disp['p90']:.2f}. {scorer} FID-like and preservation with {evaluator}."
     )
     out.print(table)
     out.print(caption)
@@ -101,7 +106,15 @@ def eval_pose(
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "pose.md").write_text(table + "\n\n" + caption + "\n\n" + pose_detail_tables(reports) + "\n")
     (out_dir / "reports.json").write_text(
-        json.dumps({"displacement": disp, "reports": [r.summary() for r in reports]}, indent=2)
+        json.dumps(
+            {
+                "displacement": disp,
+                "keypoint_model": keypoint_model,
+                "scorer": scorer,
+                "reports": [r.summary() for r in reports],
+            },
+            indent=2,
+        )
     )
     shown = np.linspace(0, len(ev.order) - 1, min(grid_rows, len(ev.order))).round().astype(int)
     from ..data.loader import collate

@@ -22,12 +22,19 @@ Two reference rows come with every table: ``identity`` (output = source image: h
 apart; what a model must beat) and ``ground truth`` (output = target image: the keypoint estimator's own PCKh,
 the ceiling of every model's, and the evaluator's self-agreement). The pairs are a fixed, seeded sample of
 the split's pairs; their keypoint displacement (in head sizes) is reported with the table.
+
+The keypoint estimator must not share the scored models' world (a scorer trained on the generators' very
+people can be flattered by what they learned from them): :func:`scorer_note` says in the caption which
+estimator scored PCKh and whether it was trained on any scored model's data, from their exports' provenance.
 """
 
 from __future__ import annotations
 
+import json
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -239,6 +246,68 @@ class PoseEvaluation:
             hits, total = hits + int(ok.sum()), total + int(known.sum())
         out["mean"] = hits / total if total else float("nan")
         return out
+
+
+def training_data(path: str | Path) -> dict[str, Any]:
+    """The ``provenance.data`` block of the export at ``path`` (``{}`` when it records no data fingerprint) plus
+    ``name`` (the dataset's folder name) and ``render_seed`` (a SynthFashion render's seed, from the recorded
+    ``data synth`` command or the dataset's ``dataset.json``; None when unknown)."""
+    from ..engine.export import CONFIG_FILE, export_dir
+    from ..models.registry import model_path
+    from ..synth.generate import SynthConfig
+    from ..synth.ground_truth import SYNTH_GENERATOR
+
+    try:
+        meta = json.loads((export_dir(model_path(path)) / CONFIG_FILE).read_text())
+        data = dict((meta.get("provenance") or {}).get("data") or {})
+    except (OSError, json.JSONDecodeError, AttributeError):
+        return {}
+    if not data.get("sha256"):
+        return {}
+    words = shlex.split(data.get("command", ""))
+    opt = {k: v for k, v in zip(words, words[1:], strict=False) if k.startswith("--")}
+    data["name"] = Path(opt.get("--out") or data.get("path") or "?").name
+    seed: Any = opt.get("--seed", SynthConfig.seed if words[1:3] == ["data", "synth"] else None)
+    if seed is None and data.get("path"):
+        try:
+            source = json.loads((Path(data["path"]) / "dataset.json").read_text()).get("source") or {}
+            seed = source["config"]["seed"] if source.get("generator") == SYNTH_GENERATOR else None
+        except (OSError, json.JSONDecodeError, KeyError, TypeError):
+            seed = None
+    data["render_seed"] = int(seed) if seed is not None else None
+    return data
+
+
+def scorer_note(keypoint_model: str, scored: list[tuple[str, str]]) -> str:
+    """One sentence for a pose table's caption: which keypoint estimator scored PCKh and whether it was trained
+    on the data of any scored model (``(name, path)`` pairs), by the data fingerprints their exports record
+    (``provenance.data.sha256``). SynthFashion renders of another render seed share no person (each person
+    follows from the dataset's seed and the person's index); the same seed with other settings may."""
+    mine = training_data(keypoint_model)
+    if not mine:
+        return f"PCKh with {keypoint_model}, whose training data is not recorded (shared with the scored models'?)"
+    seed = mine["render_seed"]
+    text = f"PCKh with {keypoint_model}, trained on {mine['name']} (data {mine['sha256'][:12]}"
+    text += f", render seed {seed})" if seed is not None else ")"
+    theirs = {name: training_data(path) for name, path in scored}
+    known = {name: d for name, d in theirs.items() if d}
+    same = [name for name, d in known.items() if d["sha256"] == mine["sha256"]]
+    if same:
+        text += f": the very data {', '.join(same)} trained on, so it shares their world and may flatter their PCKh"
+    elif known:
+        seeds = {d["render_seed"] for d in known.values()}
+        names = ", ".join(sorted({d["name"] for d in known.values()}))
+        if seed is not None and None not in seeds and seed not in seeds:
+            listed = ", ".join(str(s) for s in sorted(seeds))
+            text += f": people disjoint from the scored models' training data ({names}, render seed {listed})"
+        elif seed is not None and seed in seeds:
+            text += f": other data than the scored models' ({names}) but the same render seed, so it may share people"
+        else:
+            text += f": other data than the scored models' ({names})"
+    unknown = [name for name, d in theirs.items() if not d]
+    if unknown:
+        text += f"; training data not recorded for {', '.join(unknown)}"
+    return text
 
 
 def _nanmean(values) -> float:
