@@ -131,7 +131,18 @@ def pixel_table(reports, names: list[str]) -> str:
     return "\n".join(lines)
 
 
-def _evaluation(data: Path, evaluators: dict, preprocess, split: str, limit: int, workers: int, progress: bool):
+def _contrast(editors: list) -> tuple[str, str, str] | None:
+    """The one contrast (attribute, a, b) of the two-value editors among ``editors`` (ResGAN), which then
+    restricts every method's edits to it; None when there is none."""
+    found = {e.contrast.names() for e in editors if getattr(e, "contrast", None) is not None}
+    if len(found) > 1:
+        raise InputError(f"these editors learnt different contrasts ({sorted(found)}); compare like with like")
+    return found.pop() if found else None
+
+
+def _evaluation(
+    data: Path, evaluators: dict, preprocess, split: str, limit: int, workers: int, progress: bool, contrast=None
+):
     from ..data.format import load_dataset
     from ..metrics.editing import EditEvaluation
 
@@ -146,6 +157,7 @@ def _evaluation(data: Path, evaluators: dict, preprocess, split: str, limit: int
         gallery_split=gallery,
         workers=workers,
         progress=progress,
+        contrast=contrast,
     )
 
 
@@ -167,7 +179,7 @@ def eval_edit(
 
     editor = _load_editor(model)
     evaluators = _evaluators(evaluator, [(_name(model), editor, model)])
-    ev = _evaluation(data, evaluators, editor.preprocess, split, limit, workers, progress)
+    ev = _evaluation(data, evaluators, editor.preprocess, split, limit, workers, progress, _contrast([editor]))
     reports = [ev.run(identity_method, "identity")[0]]
     if ev.ground_truth:
         reports.append(ev.run(ground_truth_method(ev.targets_uint8), "ground truth")[0])
@@ -224,7 +236,8 @@ def eval_compare(
     if len(sizes) != 1:
         raise InputError(f"the editors expect different inputs ({sorted(map(str, sizes))}); compare like with like")
     evaluators = _evaluators(evaluator, [(n, e, r) for (n, e), r in zip(editors, paths, strict=True)])
-    ev = _evaluation(data, evaluators, editors[0][1].preprocess, split, limit, workers, progress)
+    contrast = _contrast([e for _, e in editors])
+    ev = _evaluation(data, evaluators, editors[0][1].preprocess, split, limit, workers, progress, contrast)
     reports, columns = [], []
     rows_shown = np.linspace(0, len(ev.plan.rows) - 1, min(grid_rows, len(ev.plan.rows))).round().astype(int)
     rep, _, _ = ev.run(identity_method, "identity")

@@ -51,12 +51,13 @@ SUGGESTED_THRESHOLDS = (0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1)
 
 def check_editor(editor: object, where: str | Path | None = None) -> Editor:
     """``editor`` as an :class:`Editor` that can read its photos' attributes, or an InputError saying why not
-    (an export of another kind; an editor exported without its attribute network)."""
+    (an export of another kind; an editor exported without its attribute network, unless it needs none:
+    ``needs_attribute_reader = False``, as ResGAN)."""
     if not isinstance(editor, Editor):
         raise InputError(
-            f"this export is a {type(editor).__name__}, not an editor (train amgan or stargan)", path=where
+            f"this export is a {type(editor).__name__}, not an editor (train amgan, stargan or resgan)", path=where
         )
-    if editor.classifier is None:
+    if editor.classifier is None and getattr(editor, "needs_attribute_reader", True):
         raise InputError(
             f"this {editor.kind} export has no attribute network, so it cannot read a photo's current attributes "
             "(train it with classifier=... or use an export that includes one, e.g. asset:amgan-synth64)",
