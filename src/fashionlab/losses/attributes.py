@@ -12,12 +12,13 @@ def attribute_cross_entropy(
     sizes: list[int],
     name: str = "cls",
     reduction: str = "mean",
+    label_smoothing: float = 0.0,
 ) -> tuple[torch.Tensor, dict]:
     """The cross-entropy of each attribute's slice of ``logits`` (B, N) against ``labels`` (B, M) (value
     indices; -1 unknown is masked out), each averaged over the batch, then the ``reduction`` ("mean" or
     "sum") over attributes. "sum" is StarGAN's L_cls for several attributes (the official code sums its
-    binary cross-entropy over all labels). Also returns the accuracy over known labels, as
-    ``{name: loss, name_acc: accuracy}``."""
+    binary cross-entropy over all labels). ``label_smoothing``: as ``F.cross_entropy``'s (0: none). Also
+    returns the accuracy over known labels, as ``{name: loss, name_acc: accuracy}``."""
     if reduction not in ("mean", "sum"):
         raise ValueError(f"reduction must be mean or sum, got {reduction!r}")
     assert logits.shape[1] == sum(sizes) and labels.shape[1] == len(sizes), (logits.shape, labels.shape, sizes)
@@ -29,7 +30,7 @@ def attribute_cross_entropy(
         off += n
         known = y >= 0
         if known.any():
-            total = total + F.cross_entropy(lg[known], y[known])
+            total = total + F.cross_entropy(lg[known], y[known], label_smoothing=label_smoothing)
             hits = hits + (lg[known].argmax(1) == y[known]).float().sum()
             known_total += int(known.sum())
     loss = total / len(sizes) if reduction == "mean" else total
