@@ -47,19 +47,8 @@ class AttrNetTask(Task):
 
     def __init__(self, cfg: AttrNetConfig):
         super().__init__()
-        from ..data.loader import FashionDataset
-
-        if not cfg.data:
-            raise InputError("no dataset given (--data DIR)", field="data")
         self.cfg = cfg
-        size = (cfg.image_size, cfg.image_size)
-        self.train_set = FashionDataset(cfg.data, split="train", size=size, resize=cfg.resize)
-        if len(self.train_set) == 0:
-            raise InputError("the dataset has no 'train' items", path=cfg.data)
-        schema = self.train_set.schema
-        self.attributes = [(a.name, list(a.values)) for a in schema.attributes]
-        if not self.attributes:
-            raise InputError("the dataset has no attributes to learn", path=cfg.data)
+        self.train_set, self.attributes = open_training_split(cfg.data, cfg.image_size, cfg.resize)
         self.region_attributes = self.train_set.region_attributes if cfg.region_attributes else []
         self.preprocess = Preprocess((cfg.image_size, cfg.image_size), cfg.resize)
         self.nets["model"] = AttrNet(self.attributes, cfg.model, self.region_attributes, preprocess=self.preprocess)
@@ -105,24 +94,15 @@ class AttrNetTask(Task):
     @torch.no_grad()
     def sample(self, step: int, run_dir: Path, logger: RunLogger, nets: dict[str, torch.nn.Module]) -> None:
         """Validation accuracy per attribute on ``val_samples`` images, and an AAM overlay sheet."""
-        from ..data.loader import FashionDataset
-
         net = nets["model"]
         was_training = net.training
         if self._val is None:
-            try:
-                val = FashionDataset(
-                    self.cfg.data, split="val", size=(self.cfg.image_size,) * 2, resize=self.cfg.resize
-                )
-            except InputError:
-                return
-            n = min(len(val), self.cfg.val_samples)
-            if n == 0:
-                return
-            items = [val[i] for i in range(n)]
-            self._val = tuple(
-                torch.stack([it[k] for it in items]) for k in ("image", "attributes", "region_attributes")
+            keys = ("image", "attributes", "region_attributes")
+            self._val = validation_items(
+                self.cfg.data, self.cfg.image_size, self.cfg.resize, self.cfg.val_samples, keys
             )
+            if self._val is None:
+                return
         x, y, y_region = self._val
         net.eval()
         dev = next(net.parameters()).device
@@ -132,20 +112,11 @@ class AttrNetTask(Task):
             preds.append(torch.stack([lg.argmax(1).cpu() for lg in out.rep_logits], 1))
             if out.region_rep_logits:
                 r_preds.append(torch.stack([lg.argmax(1).cpu() for lg in out.region_rep_logits], 1))
-        pred = torch.cat(preds)
-        scalars = {}
-        for a, (name, _) in enumerate(self.attributes):
-            known = y[:, a] >= 0
-            if known.any():
-                scalars[f"val_acc/{name}"] = float((pred[known, a] == y[known, a]).float().mean())
+        scalars = attribute_accuracy(torch.cat(preds), y, [n for n, _ in self.attributes])
         if scalars:
             scalars["val_acc/mean"] = float(np.mean(list(scalars.values())))
         if self.region_attributes and y_region.shape[1] == len(self.region_attributes):
-            r_pred = torch.cat(r_preds)
-            for r, (name, _) in enumerate(self.region_attributes):
-                known = y_region[:, r] >= 0
-                if known.any():
-                    scalars[f"val_acc/{name}"] = float((r_pred[known, r] == y_region[known, r]).float().mean())
+            scalars.update(attribute_accuracy(torch.cat(r_preds), y_region, [n for n, _ in self.region_attributes]))
         logger.log(step, scalars)
         sheet = aam_sheet(net, x[:6].to(dev), self.attributes)
         out = run_dir / "samples"
@@ -156,6 +127,51 @@ class AttrNetTask(Task):
 
     def export(self, out_dir: Path, nets: dict[str, torch.nn.Module]) -> Path:
         return export_attrnet(out_dir, nets["model"], self.cfg, self.attributes, self.region_attributes)
+
+
+def open_training_split(data: str, image_size: int, resize: str):
+    """(the ``train`` split of the dataset at ``data``, fitted to ``image_size`` squared by ``resize``, its
+    garment attributes ``[(name, [values...])]``); an InputError when there is no dataset, no training item
+    or no attribute to learn."""
+    from ..data.loader import FashionDataset
+
+    if not data:
+        raise InputError("no dataset given (--data DIR)", field="data")
+    train_set = FashionDataset(data, split="train", size=(image_size, image_size), resize=resize)
+    if len(train_set) == 0:
+        raise InputError("the dataset has no 'train' items", path=data)
+    attributes = [(a.name, list(a.values)) for a in train_set.schema.attributes]
+    if not attributes:
+        raise InputError("the dataset has no attributes to learn", path=data)
+    return train_set, attributes
+
+
+def validation_items(
+    data: str, image_size: int, resize: str, limit: int, keys: tuple[str, ...]
+) -> tuple[torch.Tensor, ...] | None:
+    """The first ``limit`` items of the ``val`` split, each of ``keys`` stacked; None when there are none."""
+    from ..data.loader import FashionDataset
+
+    try:
+        val = FashionDataset(data, split="val", size=(image_size, image_size), resize=resize)
+    except InputError:
+        return None
+    n = min(len(val), limit)
+    if n == 0:
+        return None
+    items = [val[i] for i in range(n)]
+    return tuple(torch.stack([it[k] for it in items]) for k in keys)
+
+
+def attribute_accuracy(pred: torch.Tensor, y: torch.Tensor, names: list[str]) -> dict[str, float]:
+    """``{"val_acc/NAME": accuracy}`` of predicted value indices ``pred`` (N, A) against labels ``y`` (N, A),
+    over the known labels (>= 0); attributes without a known label are left out."""
+    out = {}
+    for a, name in enumerate(names):
+        known = y[:, a] >= 0
+        if known.any():
+            out[f"val_acc/{name}"] = float((pred[known, a] == y[known, a]).float().mean())
+    return out
 
 
 def export_attrnet(out_dir: Path, net: AttrNet, cfg: AttrNetConfig, attributes, region_attributes=()) -> Path:
