@@ -84,7 +84,8 @@ def evaluate_attributes(
     workers: int = 1,
     progress: bool = True,
 ) -> AttributeReport:
-    """Accuracy, pointing games and AAM-box IoU of ``model`` on ``split`` of the dataset at ``root``.
+    """Accuracy, pointing games and AAM-box IoU of ``model`` on ``split`` of the dataset at ``root``. A
+    classifier without activation maps (``attrclf``: no ``cams_raw``) gets the accuracy alone.
 
     ``edit_regions``: also play the edit-region pointing game (``None``: when the dataset is SynthFashion,
     see :func:`fashionlab.synth.ground_truth.is_synthfashion`); its regions are re-rendered, about 25
@@ -109,7 +110,8 @@ def evaluate_attributes(
             path=root,
             field="edit_regions",
         )
-    edit_regions = synthetic if edit_regions is None else edit_regions
+    has_maps = hasattr(model, "cams_raw")
+    edit_regions = has_maps and (synthetic if edit_regions is None else edit_regions)
     native = tuple(ds.schema.image_size) if ds.schema.image_size else size
     edit_jobs = ((ds.items[i], names, native, size, ds.resize) for i in range(n))
     edit_masks = imap(_edit_region_bits, edit_jobs, workers, chunksize=8) if edit_regions else None
@@ -142,14 +144,15 @@ def evaluate_attributes(
             r_correct[r] += (out.region_rep_logits[r].argmax(1).cpu().numpy()[k] == y_region[k, d]).sum()
             r_known[r] += k.sum()
         h, w = x.shape[-2:]
-        stride_y, stride_x = h / out.conv7.shape[-2], w / out.conv7.shape[-1]
+        if has_maps:
+            stride_y, stride_x = h / out.conv7.shape[-2], w / out.conv7.shape[-1]
         for a, name in enumerate(names):
             pred = out.rep_logits[a].argmax(1).cpu().numpy()
             k = y[:, a] >= 0
             correct[a] += (pred[k] == y[k, a]).sum()
             known[a] += k.sum()
             region_bits = sum(1 << bits[r] for r in regions.get(name, []) if r in bits)
-            if not region_bits and edit is None:
+            if not has_maps or (not region_bits and edit is None):
                 continue
             cams = model.cams_raw(out.conv7, a).float()
             idx = torch.as_tensor(np.where(k, y[:, a], 0), device=device)
