@@ -6,7 +6,7 @@ Importing this package imports every model module, and each registers itself whe
 
 from __future__ import annotations
 
-from . import amgan, attrnet_task, deform, keypoints, patn, resgan, stargan, xinggan  # noqa: F401 - each registers itself
+from . import amgan, attrclf_task, attrnet_task, deform, keypoints, patn, resgan, stargan, xinggan  # noqa: F401 - each registers itself
 from .registry import MODELS, ModelSpec, build_task, load, register_model
 
 __all__ = ["MODELS", "ModelSpec", "build_task", "load", "register_model"]
