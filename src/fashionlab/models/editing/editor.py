@@ -18,7 +18,7 @@ from ...data.imaging import Preprocess
 from ...errors import InputError
 from ..attrnet import AttrNet, AttrNetModelConfig
 from .codes import AttributeSpace
-from .networks import Generator
+from .networks import Generator, SaganGenerator
 
 #: which manipulation's attention mask finds a region (AMGAN's region-specific edits), and its threshold
 REGION_PROBES = {"sleeves": ("sleeve", "sleeveless"), "garment": ("color", None)}
@@ -43,7 +43,7 @@ class Editor(nn.Module):
         self,
         kind: str,
         attributes: list[tuple[str, list[str]]],
-        generator: Generator,
+        generator: Generator | SaganGenerator,
         preprocess: Preprocess,
         classifier: AttrNet | None = None,
     ):
@@ -56,7 +56,7 @@ class Editor(nn.Module):
 
     @property
     def has_attention(self) -> bool:
-        return self.G.to_attention is not None
+        return self.G.has_attention
 
     def load_exported(self, states: dict[str, dict[str, torch.Tensor]]) -> None:
         self.G.load_state_dict(states["G"])
@@ -77,8 +77,13 @@ class Editor(nn.Module):
         """One manipulation at the model's size: ``(x*, edit mask or None)`` for target labels ``targets``
         (B, M) with attribute ``changed`` (B,) being manipulated. The mask is always an *edit* mask (1: the
         pixel was edited), whatever the method's own convention; ``region`` (B, 1, H, W) replaces it where
-        the method has one. Every editor kind (and evaluation) goes through this."""
-        return self.G(x, self.space.code(targets, changed), region)
+        the method has one. Every editor kind (and evaluation) goes through this.
+
+        GANimation's generator keeps the input where its mask A is 1: a region r (1 = edit here) becomes
+        A = 1 - r, and the mask returned is 1 - A (:meth:`Generator.own_mask`, :meth:`Generator.edit_mask`)."""
+        own = None if region is None else self.G.own_mask(region)
+        out, mask = self.G(x, self.space.code(targets, changed), own)
+        return out, None if mask is None else self.G.edit_mask(mask)
 
     def _check(self, x: torch.Tensor) -> None:
         if x.dim() != 4 or x.shape[1] != 3 or tuple(x.shape[-2:]) != self.preprocess.size:
@@ -97,7 +102,10 @@ class Editor(nn.Module):
         if not 0 < threshold < 1:
             raise InputError(f"the region threshold must lie in (0, 1), got {threshold}", field="region_threshold")
         if not self.has_attention:
-            raise InputError(f"region {region!r} needs an editor with attention masks (amgan); give a MASK.png instead")
+            raise InputError(
+                f"region {region!r} needs an editor with attention masks (amgan, ganimation, sagan); "
+                "give a MASK.png instead"
+            )
         if region not in ("sleeves", "torso", "garment"):
             raise InputError(f"unknown region {region!r}; valid: sleeves, torso, garment or a mask image")
         labels = self.read_attributes(x) if labels is None else labels
@@ -179,11 +187,15 @@ def _shipped_classifier(c: dict[str, Any]) -> AttrNet:
     )
 
 
-def load_editor(kind: str, config: dict[str, Any], extra: dict[str, Any], preprocess: Preprocess) -> Editor:
-    """An untrained editor of an export's architecture (``fashionlab.load`` fills the weights)."""
+def load_editor(
+    kind: str, config: dict[str, Any], extra: dict[str, Any], preprocess: Preprocess, model_config: type | None = None
+) -> Editor:
+    """An untrained editor of an export's architecture (``fashionlab.load`` fills the weights). ``model_config``:
+    the class of the export's ``model.*`` config (default :class:`EditModelConfig`; SaGAN's adds its SAN),
+    whose ``build_generator`` makes the generator."""
     from .task import EditModelConfig
 
-    model_cfg = from_dict(EditModelConfig, config)
+    model_cfg = from_dict(model_config or EditModelConfig, config)
     attributes = [(n, list(v)) for n, v in extra["attributes"]]
     space = AttributeSpace(attributes)
     classifier = None
@@ -197,7 +209,7 @@ def load_editor(kind: str, config: dict[str, Any], extra: dict[str, Any], prepro
             [(n, v) for n, v in c.get("region_attributes", [])],
             preprocess=Preprocess.from_dict(c["preprocess"]),
         )
-    return Editor(kind, attributes, Generator(space.code_dim, model_cfg.generator), preprocess, classifier)
+    return Editor(kind, attributes, model_cfg.build_generator(space.code_dim), preprocess, classifier)
 
 
 def infer_editor(editor: Editor, batch: dict[str, Any]) -> dict[str, torch.Tensor]:

@@ -1,10 +1,24 @@
-"""Generator and discriminator of the StarGAN family (Choi et al. 2018), with AMGAN's attention head.
+"""Generators and discriminator of the StarGAN family (Choi et al. 2018): StarGAN, AMGAN's and GANimation's
+attention heads, and SaGAN's separate attention network.
 
 Generator (the official StarGAN layout): 7x7 conv to ``width``, two 4x4 stride-2 downsamplings, residual
 blocks at 4x ``width``, two 4x4 stride-2 transposed convolutions, 7x7 conv to RGB (tanh); instance norm
 with affine parameters, no conv biases before a norm. The input is the image concatenated with the tiled
-manipulation code. With ``attention=True`` (AMGAN) a second 7x7 head gives a one-channel sigmoid mask
-``a`` and the output is ``a * z + (1 - a) * x``: ``a = 1`` means edited.
+manipulation code. With ``attention=True`` a second 7x7 head gives a one-channel sigmoid mask, in one of two
+conventions (``attention_keeps``):
+
+- AMGAN (``attention_keeps=False``): mask ``a``, output ``a * z + (1 - a) * x``: ``a = 1`` means *edited*;
+- GANimation (``attention_keeps=True``): mask ``A``, output ``A * x + (1 - A) * C`` (C: the colour head):
+  ``A = 1`` *keeps* the input (the official code's form).
+
+The generator returns its *own* mask (``a`` or ``A``); :meth:`Generator.edit_mask` turns it into an edit
+mask (1 = edited) and :meth:`Generator.own_mask` turns an edit mask (a region, a CAM) into its own. Every
+comparison, crop, overlay, statistic or region of the editing task and the editor goes through these.
+
+SaGAN (:class:`SaganGenerator`): an attribute manipulation network (the generator above without
+attention) and a separate spatial attention network (:class:`SpatialAttentionNet`, the same
+encoder-decoder with a one-channel sigmoid head) whose mask ``m`` (1 = edited) mixes
+``m * AMN(x, c) + (1 - m) * x``.
 
 Discriminator (PatchGAN): ``layers`` 4x4 stride-2 convs with LeakyReLU(0.01), channels doubling from
 ``width``; a 3x3 conv source head (a map of realness scores) and a class head whose kernel covers the
@@ -22,6 +36,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ...errors import InputError
+
 
 @dataclass
 class GeneratorConfig:
@@ -29,7 +45,9 @@ class GeneratorConfig:
 
     width: int = 64  # channels of the first conv (the paper: 64)
     residual_blocks: int = 6  # at 4x width, 1/4 resolution (the paper: 6)
-    attention: bool = False  # AMGAN's attention head (output a*z + (1-a)*x)
+    attention: bool = False  # an attention head (AMGAN: output a*z + (1-a)*x, a = 1 edited)
+    # GANimation's convention for that head: output A*x + (1-A)*C, A = 1 *keeps* the input (needs attention)
+    attention_keeps: bool = False
 
 
 @dataclass
@@ -60,40 +78,137 @@ class ResidualBlock(nn.Module):
         return x + self.body(x)
 
 
+@dataclass
+class SanConfig:
+    """``model.san.*``: SaGAN's spatial attention network (the encoder-decoder of :class:`Generator`). The
+    re-implementation's SAN is its AMN's network (32 wide, three downsamplings, 4 residual blocks at 256
+    channels); with StarGAN's two downsamplings, width 64 reaches the same 256 channels."""
+
+    width: int = 64  # channels of the first conv
+    residual_blocks: int = 4  # at 4x width, 1/4 resolution (the re-implementation: 4)
+
+
+def encoder_decoder(in_channels: int, width: int, residual_blocks: int) -> nn.Sequential:
+    """The body of StarGAN's generator: (B, in_channels, H, W) -> (B, width, H, W) features."""
+    w = width
+    layers: list[nn.Module] = [nn.Conv2d(in_channels, w, 7, 1, 3, bias=False), _norm(w), nn.ReLU(inplace=True)]
+    for k in range(2):
+        layers += [nn.Conv2d(w << k, w << (k + 1), 4, 2, 1, bias=False), _norm(w << (k + 1)), nn.ReLU(inplace=True)]
+    layers += [ResidualBlock(w * 4) for _ in range(residual_blocks)]
+    for k in (2, 1):
+        layers += [
+            nn.ConvTranspose2d(w << k, w << (k - 1), 4, 2, 1, bias=False),
+            _norm(w << (k - 1)),
+            nn.ReLU(inplace=True),
+        ]
+    return nn.Sequential(*layers)
+
+
+def _mask_head(width: int) -> nn.Sequential:
+    """A 7x7 conv to one channel and a sigmoid: an attention mask in [0, 1]."""
+    return nn.Sequential(nn.Conv2d(width, 1, 7, 1, 3, bias=False), nn.Sigmoid())
+
+
+def _tiled(x: torch.Tensor, code: torch.Tensor, code_dim: int) -> torch.Tensor:
+    """``x`` (B, 3, H, W) concatenated with ``code`` (B, code_dim) tiled over the image."""
+    assert x.dim() == 4 and x.shape[1] == 3 and code.shape == (x.shape[0], code_dim), (x.shape, code.shape)
+    assert x.shape[-1] % 4 == 0 and x.shape[-2] % 4 == 0, "image sides must be multiples of 4"
+    return torch.cat([x, code.to(x.dtype)[:, :, None, None].expand(-1, -1, *x.shape[-2:])], 1)
+
+
 class Generator(nn.Module):
-    """``forward(x, code, mask=None) -> (output, attention or None)``; see the module docstring. A given
-    ``mask`` (B, 1, H, W) replaces the attention head's (AMGAN's "CAM as the mask" ablation, region edits)."""
+    """``forward(x, code, mask=None) -> (output, own mask or None)``; see the module docstring. A given
+    ``mask`` (B, 1, H, W), in the generator's *own* convention (:meth:`own_mask` of an edit mask), replaces
+    the attention head's (AMGAN's "CAM as the mask" ablation, region edits)."""
 
     def __init__(self, code_dim: int, cfg: GeneratorConfig):
         super().__init__()
+        if cfg.attention_keeps and not cfg.attention:
+            raise InputError(
+                "attention_keeps (GANimation's mask convention) needs attention=true", field="model.generator"
+            )
         self.code_dim, self.cfg = code_dim, cfg
-        w = cfg.width
-        layers: list[nn.Module] = [nn.Conv2d(3 + code_dim, w, 7, 1, 3, bias=False), _norm(w), nn.ReLU(inplace=True)]
-        for k in range(2):
-            layers += [nn.Conv2d(w << k, w << (k + 1), 4, 2, 1, bias=False), _norm(w << (k + 1)), nn.ReLU(inplace=True)]
-        layers += [ResidualBlock(w * 4) for _ in range(cfg.residual_blocks)]
-        for k in (2, 1):
-            layers += [
-                nn.ConvTranspose2d(w << k, w << (k - 1), 4, 2, 1, bias=False),
-                _norm(w << (k - 1)),
-                nn.ReLU(inplace=True),
-            ]
-        self.body = nn.Sequential(*layers)
-        self.to_rgb = nn.Sequential(nn.Conv2d(w, 3, 7, 1, 3, bias=False), nn.Tanh())
-        self.to_attention = nn.Sequential(nn.Conv2d(w, 1, 7, 1, 3, bias=False), nn.Sigmoid()) if cfg.attention else None
+        self.body = encoder_decoder(3 + code_dim, cfg.width, cfg.residual_blocks)
+        self.to_rgb = nn.Sequential(nn.Conv2d(cfg.width, 3, 7, 1, 3, bias=False), nn.Tanh())
+        self.to_attention = _mask_head(cfg.width) if cfg.attention else None
+
+    @property
+    def has_attention(self) -> bool:
+        return self.to_attention is not None
+
+    def edit_mask(self, own: torch.Tensor) -> torch.Tensor:
+        """The edit mask (1 = edited) of a mask in this generator's own convention: ``1 - A`` for
+        GANimation's keep mask, the mask itself for AMGAN's."""
+        return 1 - own if self.cfg.attention_keeps else own
+
+    def own_mask(self, edit: torch.Tensor) -> torch.Tensor:
+        """This generator's own mask for an edit mask ``edit`` (1 = edit here): for GANimation
+        ``A = 1 - edit``, for AMGAN the edit mask itself (the inverse of :meth:`edit_mask`)."""
+        return self.edit_mask(edit)  # 1 - (1 - m) = m: the conversion is its own inverse
 
     def forward(
         self, x: torch.Tensor, code: torch.Tensor, mask: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        assert x.dim() == 4 and x.shape[1] == 3 and code.shape == (x.shape[0], self.code_dim), (x.shape, code.shape)
-        assert x.shape[-1] % 4 == 0 and x.shape[-2] % 4 == 0, "image sides must be multiples of 4"
-        tiled = code.to(x.dtype)[:, :, None, None].expand(-1, -1, *x.shape[-2:])
-        h = self.body(torch.cat([x, tiled], 1))
+        h = self.body(_tiled(x, code, self.code_dim))
         z = self.to_rgb(h)
         if mask is None and self.to_attention is None:
             return z, None
         a = self.to_attention(h) if mask is None else mask.to(z.dtype)
+        if self.cfg.attention_keeps:  # GANimation: A = 1 keeps the input
+            return a * x + (1 - a) * z, a
         return a * z + (1 - a) * x, a
+
+
+class SpatialAttentionNet(nn.Module):
+    """SaGAN's SAN: ``forward(x, code=None) -> m`` (B, 1, H, W) in [0, 1], 1 = edit here. With ``code_dim``
+    > 0 the tiled manipulation code is an input too (``model.san_takes_code``), else the image alone."""
+
+    def __init__(self, code_dim: int, cfg: SanConfig):
+        super().__init__()
+        self.code_dim = code_dim
+        self.body = encoder_decoder(3 + code_dim, cfg.width, cfg.residual_blocks)
+        self.head = _mask_head(cfg.width)
+
+    def forward(self, x: torch.Tensor, code: torch.Tensor | None = None) -> torch.Tensor:
+        if self.code_dim:
+            x = _tiled(x, code, self.code_dim)
+        return self.head(self.body(x))
+
+
+class SaganGenerator(nn.Module):
+    """SaGAN (Zhang et al., ECCV 2018): ``forward(x, code, mask=None) -> (m * AMN(x, code) + (1 - m) * x, m)``
+    with ``m`` the SAN's mask (1 = edited, AMGAN's convention), or the given ``mask`` instead (then the SAN
+    is not run). ``amn``: :class:`Generator` without attention; ``san``: :class:`SpatialAttentionNet`, which
+    sees the code too when ``san_takes_code``."""
+
+    def __init__(self, code_dim: int, amn: GeneratorConfig, san: SanConfig, san_takes_code: bool):
+        super().__init__()
+        if amn.attention:
+            raise InputError(
+                "SaGAN's manipulation network has no attention head (the SAN gives the mask)",
+                field="model.generator.attention",
+            )
+        self.code_dim = code_dim
+        self.amn = Generator(code_dim, amn)
+        self.san = SpatialAttentionNet(code_dim if san_takes_code else 0, san)
+
+    @property
+    def has_attention(self) -> bool:
+        return True
+
+    def edit_mask(self, own: torch.Tensor) -> torch.Tensor:
+        """SaGAN's mask is already an edit mask (1 = edited)."""
+        return own
+
+    def own_mask(self, edit: torch.Tensor) -> torch.Tensor:
+        return edit
+
+    def forward(
+        self, x: torch.Tensor, code: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        z, _ = self.amn(x, code)
+        m = self.san(x, code) if mask is None else mask.to(z.dtype)
+        return m * z + (1 - m) * x, m
 
 
 class Discriminator(nn.Module):

@@ -1,4 +1,4 @@
-"""The adversarial training task every attribute editor shares (StarGAN, AMGAN; later GANimation, SaGAN).
+"""The adversarial training task every attribute editor shares (StarGAN, AMGAN, GANimation, SaGAN).
 
 One iteration (``train.steps`` counts them): a critic update on a fresh batch, and every ``n_critic``
 iterations a generator update on another fresh batch.
@@ -16,6 +16,17 @@ iterations a generator update on another fresh batch.
 - ``loss.change_tv`` (0 in the papers): total variation of x* - x (:func:`change_total_variation`).
 - ``loss.paired`` (a diagnostic, SynthFashion only): L1 toward the exact re-render with the target
   attributes (:mod:`.paired`): the ceiling of the same generator at the same budget.
+- GANimation: ``loss.mask_l1`` x the mean and ``loss.mask_smooth`` x the summed total variation of the
+  generator's own mask A, for the forward and the cycle masks (:mod:`fashionlab.losses.attention`).
+- SaGAN: ``loss.identity`` x |G(x, source code) - x|_1 (the re-implementation's 100; its cycle is
+  ``loss.rec`` 20).
+
+Masks: a generator returns its *own* mask (AMGAN and SaGAN: 1 = edited; GANimation: A, 1 = kept). The task
+turns it into an edit mask (1 = edited) wherever a mask is compared (the CAM target), cropped (D_C),
+shown (sample grids) or given (a CAM as the mask); the regularisers and ``mask_mean`` (in stats) take the
+own mask; ``mask_collapse`` is 1 on a generator step whose batch mean of the mask lies outside
+[0.02, 0.98] (all-keep or all-edit; stats.jsonl gives the share of such steps per logging interval), and a
+red frame marks each collapsed mask in the sample grids.
 
 Ablations (AMGAN Table 3): ``model.use_dc``, ``loss.perceptual = 0``, ``loss.attention = 0``,
 ``model.cam_as_mask`` (the CAM itself as the mask instead of a learnt one).
@@ -25,8 +36,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
@@ -38,6 +50,7 @@ from ...engine.export import save_export
 from ...engine.task import OptimizerConfig, StepContext, Task
 from ...engine.trainer import TrainConfig
 from ...errors import InputError
+from ...losses.attention import mask_collapse, mask_mean, mask_total_variation
 from ...losses.attributes import attribute_cross_entropy
 from ...losses.gan import gradient_penalty, l1_loss, wgan_critic_loss, wgan_generator_loss
 from ...viz import image_grid, overlay
@@ -62,6 +75,14 @@ class EditModelConfig:
     # CAM of the logit difference: where the image shows its value rather than the target)
     cam_target: str = "target"
 
+    def build_generator(self, code_dim: int) -> nn.Module:
+        """The generator these settings describe (SaGAN's config builds its AMN + SAN pair instead)."""
+        return Generator(code_dim, self.generator)
+
+    def has_attention(self) -> bool:
+        """Whether that generator gives a mask (SaGAN's always does: its SAN)."""
+        return self.generator.attention
+
 
 @dataclass
 class EditLossWeights:
@@ -73,7 +94,13 @@ class EditLossWeights:
     attention: float = 0.0  # lambda_a: |a - CAM|_1 (AMGAN: 10)
     perceptual: float = 0.0  # lambda_p: classifier conv5 L1 to a reference image (AMGAN: 20; 10 as an option)
     frozen_cls: float = 0.0  # the frozen classifier's CE of x* toward the target (not in the papers)
-    mask_l1: float = 0.0  # GANimation's mask regulariser: the mean of the attention mask (not in AMGAN)
+    # GANimation's lambda_mask (0.1): the mean of the generator's own mask (its keep mask A), forward and cycle
+    # masks; with AMGAN's convention (a = 1 edited) it would push toward no edit (not in AMGAN)
+    mask_l1: float = 0.0
+    # GANimation's lambda_mask_smooth (1e-5): total variation of the own mask summed over every element
+    # (batch, rows, columns), forward and cycle masks
+    mask_smooth: float = 0.0
+    identity: float = 0.0  # SaGAN's identity term |G(x, source code) - x|_1 (the re-implementation: 100)
     # total variation of the change x* - x (mean |neighbour difference|): penalises speckle and colour noise,
     # lets smooth recolouring through (not in the papers)
     change_tv: float = 0.0
@@ -95,7 +122,7 @@ class EditOptim:
 
 @dataclass
 class EditGanConfig:
-    """Everything ``fashionlab train stargan|amgan`` needs."""
+    """Everything ``fashionlab train stargan|amgan|ganimation|sagan`` needs."""
 
     data: str = ""  # dataset folder (fashionlab format) with attribute labels
     classifier: str = ""  # an attrnet export (or asset:NAME) at the generator's resolution: CAMs, features, labels
@@ -157,6 +184,22 @@ def change_total_variation(output: torch.Tensor, x: torch.Tensor) -> tuple[torch
     return tv, {"change_tv": tv.detach()}
 
 
+class Generated(NamedTuple):
+    """A generator's output: the image, its edit mask (1 = edited) and the generator's own mask (the same
+    for AMGAN and SaGAN; GANimation's A = 1 - edit); both masks None without attention."""
+
+    image: torch.Tensor
+    edit: torch.Tensor | None
+    own: torch.Tensor | None
+
+
+def _framed(tile: np.ndarray, colour=(255, 0, 0), width: int = 2) -> np.ndarray:
+    """A copy of the uint8 (H, W, 3) ``tile`` with a ``width``-pixel frame of ``colour``."""
+    out = tile.copy()
+    out[:width], out[-width:], out[:, :width], out[:, -width:] = colour, colour, colour, colour
+    return out
+
+
 class EditGanTask(Task):
     """See the module docstring. Subclasses set ``name``."""
 
@@ -182,9 +225,10 @@ class EditGanTask(Task):
                 "this configuration needs a frozen attribute network (classifier=PATH of an attrnet export)",
                 field="classifier",
             )
-        if (loss.attention or m.cam_as_mask or m.use_dc) and not m.generator.attention:
+        if (loss.attention or loss.mask_l1 or loss.mask_smooth or m.cam_as_mask or m.use_dc) and not m.has_attention():
             raise InputError(
-                "attention loss, cam_as_mask and use_dc need model.generator.attention=true", field="model"
+                "attention loss, mask regularisers, cam_as_mask and use_dc need model.generator.attention=true",
+                field="model",
             )
         if cfg.targets not in ("one", "permuted"):
             raise InputError(f"expected one or permuted, got {cfg.targets!r}", field="targets")
@@ -206,7 +250,7 @@ class EditGanTask(Task):
                     f"the classifier knows {[n for n, _ in clf.attributes]}, the dataset {self.space.names}",
                     path=cfg.classifier,
                 )
-        self.nets["G"] = Generator(self.space.code_dim, m.generator)
+        self.nets["G"] = m.build_generator(self.space.code_dim)  # after the classifier: the seeded weights
         self.nets["D_I"] = Discriminator(self.preprocess.size, self.space.n_values, m.discriminator)
         self.crop_size = (cfg.image_size // 2, cfg.image_size // 2)  # D_C's input: the crop at half size
         if m.use_dc:
@@ -260,12 +304,15 @@ class EditGanTask(Task):
             targets, changed = self.space.random_targets(labels)
         return x, labels, targets, changed, torch.as_tensor(batch["index"]), flip
 
-    def _generate(self, G: nn.Module, x, targets, changed, labels=None):
-        """(x*, attention mask or None) for the target code; with ``cam_as_mask`` the CAM is the mask
-        (``labels``: the source values, for ``cam_target`` source or union)."""
+    def _generate(self, G: nn.Module, x, targets, changed, labels=None) -> Generated:
+        """x*, its edit mask and G's own mask (see :class:`Generated`) for the target code; with
+        ``cam_as_mask`` the CAM is the edit mask (``labels``: the source values, for ``cam_target`` source or
+        union). ``G``: the generator, its EMA copy or its DDP wrapper (the mask convention is the task's)."""
+        net = self.nets["G"]  # the conventions (G may be wrapped)
         code = self.space.code(targets, changed)
-        mask = self._cams(x, targets, changed, labels) if self.cfg.model.cam_as_mask else None
-        return G(x, code, mask)
+        own = net.own_mask(self._cams(x, targets, changed, labels)) if self.cfg.model.cam_as_mask else None
+        out, own = G(x, code, own)
+        return Generated(out, None if own is None else net.edit_mask(own), own)
 
     @torch.no_grad()
     def _cams(self, x, targets, changed, labels):
@@ -307,9 +354,9 @@ class EditGanTask(Task):
         # ---- critics, every iteration
         x, labels, targets, changed = self._inputs(ctx)
         with torch.no_grad(), ctx.autocast():
-            fake, mask = self._generate(self.nets["G"], x, targets, changed, labels)
+            fake, edit, _ = self._generate(self.nets["G"], x, targets, changed, labels)
         fake = fake.float()
-        boxes = mask_boxes(mask, cfg.model.crop_threshold) if "D_C" in self.nets else None
+        boxes = mask_boxes(edit, cfg.model.crop_threshold) if "D_C" in self.nets else None
         for k in critics:
             self.nets[k].requires_grad_(True)
         with_gp = ctx.step % cfg.gp_every == 0
@@ -334,12 +381,12 @@ class EditGanTask(Task):
         x, labels, targets, changed, index, flip = self._inputs_with_index(ctx)
         scalars: dict[str, torch.Tensor] = {}
         with ctx.autocast():
-            fake, mask = self._generate(self.ddp["G"], x, targets, changed, labels)
+            fake, edit, own = self._generate(self.ddp["G"], x, targets, changed, labels)
             g_loss = 0.0
             for k in critics:
                 img = fake
                 if k == "D_C":
-                    img = crop_and_resize(fake, mask_boxes(mask.detach(), cfg.model.crop_threshold), self.crop_size)
+                    img = crop_and_resize(fake, mask_boxes(edit.detach(), cfg.model.crop_threshold), self.crop_size)
                 src, cls = self.nets[k](img)
                 adv, _ = wgan_generator_loss(src)
                 cls_loss, s_cls = attribute_cross_entropy(
@@ -347,17 +394,20 @@ class EditGanTask(Task):
                 )
                 g_loss = g_loss + adv + w.cls * cls_loss
                 scalars.update({f"{k}/g_adv": adv.detach(), **s_cls})
-            rec, _ = self._generate(self.ddp["G"], fake, labels, changed, targets)
-            l_rec, s = l1_loss(rec, x, "rec")
+            rec = self._generate(self.ddp["G"], fake, labels, changed, targets)
+            l_rec, s = l1_loss(rec.image, x, "rec")
             g_loss = g_loss + w.rec * l_rec
             scalars.update(s)
-            if mask is not None:
-                scalars["mask_mean"] = mask.detach().float().mean()
-                if w.mask_l1 and not cfg.model.cam_as_mask:
-                    g_loss = g_loss + w.mask_l1 * mask.float().mean()
+            if w.identity:  # SaGAN: the source code must give the input back
+                same = self._generate(self.ddp["G"], x, labels, changed, labels)
+                l_id, s = l1_loss(same.image, x, "identity")
+                g_loss = g_loss + w.identity * l_id
+                scalars.update(s)
+            if own is not None:
+                g_loss = g_loss + self._mask_terms(own, rec.own, scalars)
             if w.attention and not cfg.model.cam_as_mask:
                 cam = self._cams(x, targets, changed, labels)
-                l_att, s = l1_loss(mask, cam, "attention")
+                l_att, s = l1_loss(edit, cam, "attention")
                 g_loss = g_loss + w.attention * l_att
                 scalars.update(s)
             if w.change_tv:
@@ -388,6 +438,27 @@ class EditGanTask(Task):
         scalars["g_loss"] = g_loss.detach()
         return scalars
 
+    def _mask_terms(self, own: torch.Tensor, own_cycle: torch.Tensor, scalars: dict) -> torch.Tensor | float:
+        """GANimation's mask regularisers on G's own forward and cycle masks (``loss.mask_l1``: their means,
+        ``loss.mask_smooth``: their summed total variations; none when the CAM is the mask), and the
+        statistics ``mask_mean``, ``mask_mean_cyc`` and ``mask_collapse`` (added to ``scalars``)."""
+        w = self.cfg.loss
+        m_fwd, s = mask_mean(own, "mask_mean")
+        scalars.update(s)
+        m_cyc, s = mask_mean(own_cycle, "mask_mean_cyc")
+        scalars.update(s)
+        scalars["mask_collapse"] = mask_collapse(m_fwd)
+        if self.cfg.model.cam_as_mask:
+            return 0.0
+        loss = w.mask_l1 * (m_fwd + m_cyc) if w.mask_l1 else 0.0
+        if w.mask_smooth:
+            tv_fwd, s = mask_total_variation(own, "mask_tv")
+            scalars.update(s)
+            tv_cyc, s = mask_total_variation(own_cycle, "mask_tv_cyc")
+            scalars.update(s)
+            loss = loss + w.mask_smooth * (tv_fwd + tv_cyc)
+        return loss
+
     def _perceptual(self, fake_conv5, targets):
         """L1 between the frozen classifier's conv5 features of x* (given) and of a real reference image
         with exactly the target attributes."""
@@ -409,7 +480,8 @@ class EditGanTask(Task):
     @torch.no_grad()
     def sample(self, step: int, run_dir: Path, logger, nets: dict[str, nn.Module]) -> None:
         """A grid: rows are validation images; columns the input, then each attribute set to the next value
-        (and, for attention models, the masks as overlays)."""
+        (and, for attention models, the same rows with each edit mask (1 = edited) as an overlay, framed in
+        red where that image's mask collapsed: mean outside [0.02, 0.98])."""
         from ...data.loader import FashionDataset
 
         G = nets["G"]
@@ -430,12 +502,12 @@ class EditGanTask(Task):
         for a, (_, values) in enumerate(self.space.attributes):
             targets = labels.clone()
             targets[:, a] = (labels[:, a].clamp_min(0) + 1) % len(values)
-            out, mask = self._generate(G, x, targets, torch.full((len(x),), a, dtype=torch.long, device=dev), labels)
+            out, edit, _ = self._generate(G, x, targets, torch.full((len(x),), a, dtype=torch.long, device=dev), labels)
             columns.append(denormalise(out))
-            if mask is not None:
-                mask_columns.append(
-                    [overlay(img, m[0].float().cpu().numpy()) for img, m in zip(inputs, mask, strict=True)]
-                )
+            if edit is not None:
+                collapsed = mask_collapse(edit.float().flatten(1).mean(1)).tolist()
+                tiles = [overlay(img, m[0].float().cpu().numpy()) for img, m in zip(inputs, edit, strict=True)]
+                mask_columns.append([_framed(t) if c else t for t, c in zip(tiles, collapsed, strict=True)])
         rows = [[c[i] for c in columns] for i in range(len(x))]
         if len(mask_columns) > 1:  # then the same rows with each edit's attention mask over the input
             rows += [[c[i] for c in mask_columns] for i in range(len(x))]
