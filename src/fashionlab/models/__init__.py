@@ -6,7 +6,19 @@ Importing this package imports every model module, and each registers itself whe
 
 from __future__ import annotations
 
-from . import amgan, attrclf_task, attrnet_task, deform, keypoints, patn, resgan, stargan, xinggan  # noqa: F401 - each registers itself
+from . import (  # noqa: F401 - each registers itself
+    amgan,
+    attrclf_task,
+    attrnet_task,
+    deform,
+    ganimation,
+    keypoints,
+    patn,
+    resgan,
+    sagan,
+    stargan,
+    xinggan,
+)
 from .registry import MODELS, ModelSpec, build_task, load, register_model
 
 __all__ = ["MODELS", "ModelSpec", "build_task", "load", "register_model"]
