@@ -199,7 +199,7 @@ def tiny(name, world, out, *extra):
     return resolve_config(MODELS.get(name).config, model=name, preset="tiny", overrides=[*over, *extra])
 
 
-@pytest.mark.parametrize("name", ["stargan", "amgan"])
+@pytest.mark.parametrize("name", ["stargan", "amgan", "ganimation", "sagan"])
 def test_interrupted_editor_resumes_bit_identical(name, editing_world, tmp_path, monkeypatch):
     cfg = tiny(name, editing_world, tmp_path / "a", "train.steps=5", "train.ckpt_every=0")
     Trainer(build_task(name, cfg), cfg, train=cfg.train, progress=False).fit()
@@ -221,6 +221,8 @@ def test_interrupted_editor_resumes_bit_identical(name, editing_world, tmp_path,
     assert state["task"] == full["task"]
     if name == "amgan":
         assert set(full["nets"]) == {"G", "D_I", "D_C"} and "classifier" in full["frozen"]
+    if name == "sagan":  # the SAN is part of G: checkpointed, EMA'd and resumed with it
+        assert any(k.startswith("san.") for k in full["ema"]["G"]) and set(full["nets"]) == {"G", "D_I"}
 
 
 @pytest.fixture(scope="module")
