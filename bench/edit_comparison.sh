@@ -1,8 +1,18 @@
 #!/usr/bin/env bash
-# The editing comparison of docs/benchmarks.md, from nothing, resumable across sessions:
+# The editing comparison of docs/edit-comparison.md, from nothing, resumable across sessions:
 #   bash bench/edit_comparison.sh [WORKDIR]
-# Every step is skipped when its result exists; an interrupted training continues with --resume.
-# Runs at most two trainings at once, one thread each (this machine has 2 cores).
+# Every method and ablation of the AMGAN paper's comparison (and ResGAN) trains with its `cpu` preset on
+# SynthFashion 64 px for the same number of iterations (3,000) at the same batch (16); then each is scored
+# by `fashionlab eval compare` under two evaluators of different architecture families. Every step is
+# skipped when its result exists; an interrupted training continues with --resume. Runs at most two
+# trainings at once, one thread each (this machine has 2 cores): about 30 minutes per run alone, 40-75 beside
+# other work; 14 runs in all.
+#
+# The frozen classifier (CAMs, perceptual features, a photo's attributes) and the two evaluators are the
+# shipped ones (asset:attrnet-synth64, asset:attrnet-synth64-eval, asset:attrclf-synth64-eval); their model
+# cards give the commands that retrain them (bench/train_shipped_models.sh). The evaluators never trained an
+# editor and learnt from other renders (seeds 20 and 40) with other weight seeds; the second is a plain
+# residual classifier, not FashionSearchNet's network.
 set -euo pipefail
 W=${1:-bench-work}
 FL=${FL:-.venv/bin/fashionlab}
@@ -12,24 +22,58 @@ BENCH=$(realpath "$(dirname "$0")")
 mkdir -p "$W"
 cd "$W"
 
+# the editors' data (seed 10; two target combinations held out of training) and a test set from a seed no
+# run has seen (50)
 [ -d sf64 ] || $FL data synth --out sf64 --n 20000 --size 64 --seed 10 --holdout color=red,sleeve=long
-[ -d sf64-eval ] || $FL data synth --out sf64-eval --n 20000 --size 64 --seed 20
+[ -d sf64-s50 ] || $FL data synth --out sf64-s50 --n 4000 --size 64 --seed 50 --split 0,0,1
 
 # train MODEL OUT ARGS...: a new run, or the newest unfinished one resumed (bench/train_or_resume.sh)
 source "$BENCH/train_or_resume.sh"
+R=runs-cmp
+# the five methods and the paired ceiling (a diagnostic: the same generator as AMGAN with an L1 toward the
+# exact re-render), two at a time
+train amgan $R/amgan --preset cpu --data sf64 &
+train stargan $R/stargan --preset cpu --data sf64 &
+wait
+train ganimation $R/ganimation --preset cpu --data sf64 &
+train sagan $R/sagan --preset cpu --data sf64 &
+wait
+train amgan $R/paired --preset cpu --data sf64 loss.paired=10 &
+# the ablations of the AMGAN paper's Table 3, each removing one more part; and the CAM itself as the mask
+train amgan $R/no-dc --preset cpu --data sf64 model.use_dc=false &
+wait
+train amgan $R/no-dc-lp --preset cpu --data sf64 model.use_dc=false loss.perceptual=0 &
+train amgan $R/no-dc-lp-la --preset cpu --data sf64 model.use_dc=false loss.perceptual=0 loss.attention=0 &
+wait
+train amgan $R/cam-mask --preset cpu --data sf64 model.cam_as_mask=true &
+# ResGAN: one two-value contrast per attribute family
+train resgan $R/resgan-sleeve --preset cpu --data sf64 contrast=sleeve=long,short &
+wait
+train resgan $R/resgan-fastening --preset cpu --data sf64 contrast=fastening=none,zipper &
+train resgan $R/resgan-color --preset cpu --data sf64 contrast=color=red,blue &
+wait
+train resgan $R/resgan-pattern --preset cpu --data sf64 contrast=pattern=solid,horizontal_stripes &
+wait
 
-# the frozen 64 px classifier (CAMs, perceptual features) and, on other data with another seed, the evaluator
-train attrnet runs64 --preset cpu64 --data sf64 &
-train attrnet runs64-eval --preset cpu64 --data sf64-eval train.seed=1 &
-wait
-CLF=runs64/attrnet/run-001/export
-EVAL=runs64-eval/attrnet/run-001/export
-# the editors, same steps and batch (the cpu presets), in a folder of their own
-train stargan runs-cpu --preset cpu --data sf64 classifier=$CLF &
-train amgan runs-cpu --preset cpu --data sf64 classifier=$CLF &
-wait
-[ -f compare-cpu/comparison.md ] || $FL eval compare runs-cpu/stargan/run-001 runs-cpu/amgan/run-001 \
-    --data sf64 --evaluator $EVAL --out compare-cpu --limit 400 --workers 2 --no-progress
-[ -f regions-cpu/regions.md ] || $FL eval region runs-cpu/amgan/run-001 runs-cpu/stargan/run-001 \
-    --data sf64 --set color=red --out regions-cpu --limit 200 --workers 2 --no-progress
-cat compare-cpu/comparison.md regions-cpu/regions.md
+run() { ls -d "$R/$1"/*/run-* | tail -n 1; }
+METHODS=(
+  "paired ceiling=$(run paired)" "AMGAN=$(run amgan)" "StarGAN=$(run stargan)"
+  "GANimation=$(run ganimation)" "SaGAN=$(run sagan)"
+  "AMGAN w/o D_C=$(run no-dc)" "AMGAN w/o D_C, L_p=$(run no-dc-lp)"
+  "AMGAN w/o D_C, L_p, L_a=$(run no-dc-lp-la)" "AMGAN, CAM as mask=$(run cam-mask)"
+)
+EVALS=(--evaluator asset:attrnet-synth64-eval --evaluator asset:attrclf-synth64-eval)
+# every method on the editors' test split (2,000 edits of 400 images) and on the unseen seed
+[ -f compare-sf64/comparison.md ] || $FL eval compare "${METHODS[@]}" --data sf64 "${EVALS[@]}" \
+    --out compare-sf64 --limit 400 --workers 2 --grid-rows 12 --no-progress
+[ -f compare-s50/comparison.md ] || $FL eval compare "${METHODS[@]}" --data sf64-s50 "${EVALS[@]}" \
+    --out compare-s50 --limit 400 --workers 2 --grid-rows 12 --no-progress
+# ResGAN against the multi-domain methods on its contrasts (every method's edits restricted to the contrast)
+for c in sleeve fastening color pattern; do
+  [ -f compare-resgan-$c/comparison.md ] || $FL eval compare "ResGAN=$(run resgan-$c)" \
+      "AMGAN=$(run amgan)" "StarGAN=$(run stargan)" "GANimation=$(run ganimation)" "SaGAN=$(run sagan)" \
+      --data sf64-s50 "${EVALS[@]}" --out compare-resgan-$c --limit 400 --workers 2 --no-progress
+done
+[ -f regions-cpu/regions.md ] || $FL eval region "$(run amgan)" "$(run sagan)" "$(run ganimation)" \
+    "$(run stargan)" --data sf64-s50 --set color=red --out regions-cpu --limit 200 --workers 2 --no-progress
+cat compare-sf64/comparison.md compare-s50/comparison.md compare-resgan-*/comparison.md regions-cpu/regions.md
