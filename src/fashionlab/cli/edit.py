@@ -18,7 +18,10 @@ out = Console(highlight=False, soft_wrap=True)
 def edit(
     images: Annotated[list[Path], typer.Argument(help="Image files or folders of images (any size).")],
     model: Annotated[
-        str, typer.Option(help="A trained editor (amgan, stargan): run folder, its export/ or asset:NAME.")
+        str,
+        typer.Option(
+            help="A trained editor (amgan, stargan, ganimation, sagan, resgan): run folder, its export/ or asset:NAME."
+        ),
     ],
     set_: Annotated[
         list[str],

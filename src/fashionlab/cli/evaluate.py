@@ -163,7 +163,9 @@ def _evaluation(
 
 @eval_app.command("edit")
 def eval_edit(
-    model: Annotated[Path, typer.Option(help="A trained editor (amgan, stargan): run folder or export/.")],
+    model: Annotated[
+        Path, typer.Option(help="A trained editor (amgan, stargan, ganimation, sagan, resgan): run folder or export/.")
+    ],
     data: Annotated[Path, typer.Option(help="Dataset folder (SynthFashion adds the ground-truth metrics).")],
     evaluator: Evaluators = None,
     split: Annotated[str, typer.Option(help="Split whose images are edited.")] = "test",

@@ -55,7 +55,9 @@ def check_editor(editor: object, where: str | Path | None = None) -> Editor:
     ``needs_attribute_reader = False``, as ResGAN)."""
     if not isinstance(editor, Editor):
         raise InputError(
-            f"this export is a {type(editor).__name__}, not an editor (train amgan, stargan or resgan)", path=where
+            f"this export is a {type(editor).__name__}, not an editor "
+            "(train amgan, stargan, ganimation, sagan or resgan)",
+            path=where,
         )
     if editor.classifier is None and getattr(editor, "needs_attribute_reader", True):
         raise InputError(
