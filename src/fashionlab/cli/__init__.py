@@ -14,6 +14,7 @@ from .demo import demo
 from .edit import edit
 from .evaluate import eval_app
 from .evaluate_pose import eval_pose  # noqa: F401 - adds `eval pose` to eval_app
+from .export import export
 from .pose import pose
 from .search import index_app, predict, search
 from .serve import serve
@@ -30,6 +31,7 @@ app.add_typer(data_app, name="data")
 app.command("demo")(demo)
 app.command("train")(train)
 app.command("models")(models)
+app.command("export")(export)
 app.command("predict")(predict)
 app.command("search")(search)
 app.command("edit")(edit)

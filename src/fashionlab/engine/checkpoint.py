@@ -90,6 +90,13 @@ def save_checkpoint(run_dir: Path, step: int, state: dict[str, Any], keep: int =
     return path
 
 
+def list_checkpoints(run_dir: str | Path) -> dict[int, Path]:
+    """``{step: path}`` of the checkpoints a run folder holds (``checkpoints/step-NNNNNNN.pt``), by step."""
+    d = Path(run_dir) / CKPT_DIR
+    found = {int(m.group(1)): q for q in d.glob("step-*.pt") if (m := _NAME.match(q.name))} if d.is_dir() else {}
+    return dict(sorted(found.items()))
+
+
 def find_checkpoint(where: str | Path) -> Path:
     """Resolve ``--resume``: a checkpoint file, a run folder (its latest checkpoint), or a folder of runs
     (``latest``: the newest run that has a checkpoint)."""

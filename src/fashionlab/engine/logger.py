@@ -80,17 +80,37 @@ def read_stats(run_dir: str | Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
 
 
+def _timed_intervals(run_dir: str | Path) -> list[tuple[int, int, float]]:
+    """``(first step, last step, seconds)`` of each logged interval of a run's ``stats.jsonl`` with a rate:
+    its iterations over its ``it_per_s``, over every session in order (a row whose step is not past the
+    previous one, as after resuming from an earlier checkpoint, adds no time)."""
+    rows = [r for r in read_stats(run_dir) if "it_per_s" in r and r.get("it_per_s", 0) > 0]
+    out, previous = [], 0
+    for r in rows:
+        step = int(r["step"])
+        out.append((previous, step, max(step - previous, 0) / float(r["it_per_s"])))
+        previous = step
+    return out
+
+
 def training_time(run_dir: str | Path) -> dict[str, float]:
     """``{"steps", "seconds", "s_per_iteration"}`` of a run from its ``stats.jsonl``: the time of each logged
     interval (its iterations over its ``it_per_s``), summed over every session (pauses between sessions do
     not count); NaN seconds for a run that logged no rates."""
-    rows = [r for r in read_stats(run_dir) if "it_per_s" in r and r.get("it_per_s", 0) > 0]
-    seconds, previous = 0.0, 0
-    for r in rows:
-        step = int(r["step"])
-        seconds += max(step - previous, 0) / float(r["it_per_s"])
-        previous = step
-    steps = int(rows[-1]["step"]) if rows else 0
-    if not rows:
+    intervals = _timed_intervals(run_dir)
+    if not intervals:
         return {"steps": 0, "seconds": float("nan"), "s_per_iteration": float("nan")}
+    steps, seconds = intervals[-1][1], sum(t for _, _, t in intervals)
     return {"steps": steps, "seconds": seconds, "s_per_iteration": seconds / max(steps, 1)}
+
+
+def training_time_at(run_dir: str | Path, step: int) -> float:
+    """Seconds of training (as :func:`training_time` counts them) until the run first reached ``step``: the
+    logged intervals before it plus the share of the interval that holds it; NaN when ``stats.jsonl`` has
+    no rate up to ``step`` (no rates logged, or ``step`` past the last logged row)."""
+    seconds = 0.0
+    for first, last, t in _timed_intervals(run_dir):
+        if last >= step > first:
+            return seconds + t * (step - first) / (last - first)
+        seconds += t
+    return 0.0 if step <= 0 else float("nan")

@@ -79,6 +79,53 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def check_frozen_sources(task: Task, saved: dict[str, Any], ckpt: Path) -> None:
+    """Each frozen network must be the one the run was trained with: the same tensor hash (or, in a
+    checkpoint from before tensor hashes, the same weights file). An fp16 conversion of that very
+    network is accepted with a warning (values rounded to fp16: the run goes on, not bit for bit).
+    ``saved``: the checkpoint's ``frozen`` block; an InputError naming ``ckpt`` for another network."""
+    for name, src in task.frozen_sources.items():
+        old = saved.get(name)
+        if old is None:
+            continue
+        if "tensor_sha256" in old:
+            key, was, now = "tensor_sha256", old["tensor_sha256"], src["tensor_sha256"]
+        else:
+            key, was = "file_sha256", old["sha256"]
+            now = file_sha256(Path(src["path"]) / WEIGHTS_FILE)
+        if now == was:
+            continue
+        if converted_from(src["path"]).get(key) == was:
+            warnings.warn(
+                f"the frozen network {name!r} ({src['path']}) is now stored in fp16, converted from the one this "
+                "run was trained with: training continues with its values rounded to fp16 (not bit for bit)",
+                stacklevel=3,
+            )
+            continue
+        raise InputError(
+            f"the frozen network {name!r} is not the one this run was trained with: {src['path']} has "
+            f"{key} {now[:12]}..., the run used {old['path']} ({was[:12]}...)",
+            path=ckpt,
+        )
+
+
+def load_nets(task: Task, saved: dict[str, Any], ckpt: Path) -> None:
+    """Load a checkpoint's ``nets`` (``saved``: {name: state_dict}) into ``task.nets``; an InputError naming
+    ``ckpt`` when the networks or their shapes differ from the task's (its config's architecture)."""
+    if set(saved) != set(task.nets):
+        raise InputError(f"checkpoint has networks {sorted(saved)}, this model {sorted(task.nets)}", path=ckpt)
+    for k, net in task.nets.items():
+        try:
+            net.load_state_dict(saved[k])
+        except RuntimeError as e:
+            first = str(e).strip().splitlines()[-1].strip()[:300]
+            raise InputError(
+                f"network {k!r} of the checkpoint does not fit this config ({first}); "
+                "architecture settings cannot change when resuming",
+                path=ckpt,
+            ) from None
+
+
 class Trainer:
     """Runs a :class:`Task` to ``train.steps``; see the module docstring."""
 
@@ -132,48 +179,10 @@ class Trainer:
 
     # ------------------------------------------------------------------ setup
     def _check_frozen_sources(self, ckpt: Path) -> None:
-        """Each frozen network must be the one the run was trained with: the same tensor hash (or, in a
-        checkpoint from before tensor hashes, the same weights file). An fp16 conversion of that very
-        network is accepted with a warning (values rounded to fp16: the run goes on, not bit for bit)."""
-        saved = self.resume_state.get("frozen", {})
-        for name, src in self.task.frozen_sources.items():
-            old = saved.get(name)
-            if old is None:
-                continue
-            if "tensor_sha256" in old:
-                key, was, now = "tensor_sha256", old["tensor_sha256"], src["tensor_sha256"]
-            else:
-                key, was = "file_sha256", old["sha256"]
-                now = file_sha256(Path(src["path"]) / WEIGHTS_FILE)
-            if now == was:
-                continue
-            if converted_from(src["path"]).get(key) == was:
-                warnings.warn(
-                    f"the frozen network {name!r} ({src['path']}) is now stored in fp16, converted from the one this "
-                    "run was trained with: training continues with its values rounded to fp16 (not bit for bit)",
-                    stacklevel=2,
-                )
-                continue
-            raise InputError(
-                f"the frozen network {name!r} is not the one this run was trained with: {src['path']} has "
-                f"{key} {now[:12]}..., the run used {old['path']} ({was[:12]}...)",
-                path=ckpt,
-            )
+        check_frozen_sources(self.task, self.resume_state.get("frozen", {}), ckpt)
 
     def _load_nets(self, ckpt: Path) -> None:
-        saved = self.resume_state["nets"]
-        if set(saved) != set(self.task.nets):
-            raise InputError(f"checkpoint has networks {sorted(saved)}, this model {sorted(self.task.nets)}", path=ckpt)
-        for k, net in self.task.nets.items():
-            try:
-                net.load_state_dict(saved[k])
-            except RuntimeError as e:
-                first = str(e).strip().splitlines()[-1].strip()[:300]
-                raise InputError(
-                    f"network {k!r} of the checkpoint does not fit this config ({first}); "
-                    "architecture settings cannot change when resuming",
-                    path=ckpt,
-                ) from None
+        load_nets(self.task, self.resume_state["nets"], ckpt)
 
     def _write_run_files(self, argv: list[str] | None, overrides: list[str] | None) -> None:
         """config.json (the current resolved config) and a new session in run.json. When a resumed run
