@@ -230,3 +230,17 @@ def test_eval_cli_edit_and_compare(setup, tmp_path):
         assert im.size == (4 * 32 + 3 * 2, 10 * 32 + 9 * 2)
     r = subprocess.run([*exe, "edit", "--model", paths["evaluator"], *common], capture_output=True, text=True)
     assert r.returncode == 2 and "not an editor" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_training_table_reads_an_exported_checkpoints_own_time(tmp_path):
+    import json
+
+    from fashionlab.cli.evaluate import training_table
+
+    export = tmp_path / "step-0000500"
+    export.mkdir()
+    meta = {"provenance": {"checkpoint": {"step": 500, "training_seconds": 1800.0}}}
+    (export / "config.json").write_text(json.dumps(meta))
+    (tmp_path / "bare").mkdir()
+    table = training_table([("at 0.5 h", export), ("bare", tmp_path / "bare")])
+    assert "| at 0.5 h | 500 | 3.600 | 0.50 |" in table and "| bare | - | - | - |" in table

@@ -287,9 +287,20 @@ def _labelled(arg: str) -> tuple[str, Path]:
     return _name(Path(arg)), Path(arg)
 
 
+def _checkpoint_provenance(path: Path) -> dict:
+    """The ``provenance.checkpoint`` block of an export made by ``fashionlab export`` ({} otherwise)."""
+    from ..engine.export import CONFIG_FILE, export_dir
+
+    try:
+        meta = json.loads((export_dir(path) / CONFIG_FILE).read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return ((meta.get("provenance") or {}).get("checkpoint") or {}) if isinstance(meta, dict) else {}
+
+
 def training_table(rows: list[tuple[str, Path]]) -> str:
     """Markdown: per editor, the iterations trained, seconds per iteration and hours (from a run folder's
-    stats.jsonl; "-" for a bare export)."""
+    stats.jsonl, or the step and training time an export of a checkpoint records; "-" for a bare export)."""
     from ..engine.export import export_dir
     from ..engine.logger import training_time
 
@@ -297,6 +308,10 @@ def training_table(rows: list[tuple[str, Path]]) -> str:
     for name, path in rows:
         run = path.parent if export_dir(path) == path and path.name == "export" else path
         t = training_time(run)
+        at = _checkpoint_provenance(path)  # an export of a checkpoint (fashionlab export) knows its own time
+        if at.get("step") and at.get("training_seconds"):
+            t = {"steps": at["step"], "seconds": at["training_seconds"]}
+            t["s_per_iteration"] = t["seconds"] / max(t["steps"], 1)
         if not t["steps"]:
             lines.append(f"| {name} | - | - | - |")
             continue
