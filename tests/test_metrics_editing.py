@@ -184,7 +184,10 @@ def test_shipped_amgan_refuses_its_classifier_even_from_its_fp32_version():
     # identifies it too: its hash is among those the editor was trained with
     before = converted_from(model_path("asset:attrnet-synth64"))["tensor_sha256"]
     assert before in network_hashes(None, "asset:attrnet-synth64") and before in trained_with(editor, editors[0][2])
-    assert "asset:attrnet-synth64-eval" in default_evaluators((64, 64), editor.space.names)
+    assert default_evaluators((64, 64), editor.space.names) == [
+        "asset:attrnet-synth64-eval",
+        "asset:attrclf-synth64-eval",
+    ]
     check_independent(editors, fashionlab.load("asset:attrnet-synth64-eval"), "asset:attrnet-synth64-eval")
 
 

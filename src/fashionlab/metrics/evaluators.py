@@ -92,10 +92,11 @@ def architecture_family(model: nn.Module) -> str:
 
 
 def default_evaluators(size: tuple[int, int], attribute_names: list[str]) -> list[str]:
-    """``asset:NAME`` of every shipped evaluator (an ``*-eval`` asset) whose input size and attributes fit, in
-    name order (the FashionSearchNet-style one first)."""
+    """``asset:NAME`` of every shipped evaluator (an ``*-eval`` asset) whose input size and attributes fit:
+    the attribute networks (``attrnet-*``, whose embedding is trained for retrieval: the first evaluator
+    gives retrieval and FID-like) first, then the others, each group in name order."""
     found = []
-    for folder in sorted(ASSETS.glob("*-eval")):
+    for folder in sorted(ASSETS.glob("*-eval"), key=lambda p: (not p.name.startswith("attrnet-"), p.name)):
         try:
             meta = json.loads((folder / CONFIG_FILE).read_text())
         except (OSError, json.JSONDecodeError):
