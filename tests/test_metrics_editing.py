@@ -247,3 +247,24 @@ def test_training_table_reads_an_exported_checkpoints_own_time(tmp_path):
     (tmp_path / "bare").mkdir()
     table = training_table([("at 0.5 h", export), ("bare", tmp_path / "bare")])
     assert "| at 0.5 h | 500 | 3.600 | 0.50 |" in table and "| bare | - | - | - |" in table
+
+
+def test_eval_edit_on_a_test_only_dataset_uses_its_own_images_as_the_gallery(setup, tmp_path):
+    """A fresh-seed set rendered with --split 0,0,1 lists an empty train split: the retrieval gallery is
+    then the test split itself (it used to crash on an empty gallery)."""
+    import subprocess
+    import sys
+
+    _, _, paths = setup
+    data = tmp_path / "fresh"
+    exe = [sys.executable, "-m", "fashionlab"]
+    made = [*exe, "data", "synth", "--out", str(data), "--n", "10", "--size", "32", "--seed", "5", "--split", "0,0,1"]
+    subprocess.run(made, check=True, capture_output=True)
+    r = subprocess.run(
+        [*exe, "eval", "edit", "--model", str(paths["run"]), "--data", str(data), "--evaluator", paths["evaluator"]]
+        + ["--limit", "4", "--no-progress"],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0, r.stderr
+    assert "| ground truth |" in r.stdout

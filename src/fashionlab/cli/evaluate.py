@@ -146,8 +146,10 @@ def _evaluation(
     from ..data.format import load_dataset
     from ..metrics.editing import EditEvaluation
 
-    splits = load_dataset(data).schema.splits
-    gallery = "train" if "train" in splits else split  # the retrieval gallery: real images, as many as there are
+    ds = load_dataset(data)
+    counts = {s: sum(1 for it in ds.items if it.split == s) for s in ds.schema.splits}
+    # the retrieval gallery: real images, as many as there are (the train split, else the edited split itself)
+    gallery = "train" if counts.get("train") else split
     return EditEvaluation(
         str(data),
         evaluators,

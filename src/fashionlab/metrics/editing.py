@@ -267,6 +267,10 @@ class EditEvaluation:
                 data, split=gallery_split, size=preprocess.size, resize=preprocess.resize, progress=progress
             )
         m = min(gallery_limit, len(gallery_ds))
+        if m == 0:
+            raise InputError(
+                f"the retrieval gallery (split {gallery_split!r}) is empty", path=data, field="gallery_split"
+            )
         reads = [
             self._read(torch.stack([gallery_ds[j]["image"] for j in range(i, min(i + batch_size, m))]))
             for i in tqdm(range(0, m, batch_size), desc="gallery", disable=not progress)
