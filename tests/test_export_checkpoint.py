@@ -14,9 +14,9 @@ import torch
 import fashionlab
 from fashionlab.engine.checkpoint import load_checkpoint
 from fashionlab.engine.export import read_export
-from fashionlab.engine.export_checkpoint import export_checkpoint, pick_checkpoint
 from fashionlab.engine.logger import training_time, training_time_at
 from fashionlab.errors import InputError
+from fashionlab.usecases.export_checkpoint import export_checkpoint, pick_checkpoint
 
 EXE = [sys.executable, "-m", "fashionlab"]
 

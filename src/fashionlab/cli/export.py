@@ -32,7 +32,7 @@ def export(
     an EMA, as the end-of-training export/). A run keeps its last train.keep_checkpoints checkpoints;
     train with train.keep_checkpoints=0 to keep them all."""
     from ..engine.export import read_export
-    from ..engine.export_checkpoint import export_checkpoint
+    from ..usecases.export_checkpoint import export_checkpoint
 
     ovr = [*(overrides or []), *([f"data={data}"] if data is not None else [])]
     path = export_checkpoint(run, step=step, hours=hours, out=out_dir, overrides=ovr)
