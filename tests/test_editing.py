@@ -382,3 +382,17 @@ def test_paired_ceiling_trains_and_logs_its_loss(editing_world, tmp_path):
     run = Trainer(build_task("amgan", cfg), cfg, train=cfg.train, progress=False).fit()
     rows = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
     assert any("paired" in r for r in rows)
+
+
+def test_nearest_upsampling_generator_has_no_transposed_convs_and_keeps_shapes():
+    """model.generator.upsample=nearest: x2 nearest + 3x3 conv instead of 4x4 stride-2 transposed convs
+    (Odena et al. 2016: no uneven overlap, no checkerboard); the same input/output contract; bad names refused."""
+    cfg = GeneratorConfig(width=8, residual_blocks=1, attention=True, upsample="nearest")
+    G = Generator(SPACE.code_dim, cfg)
+    assert not any(isinstance(m, torch.nn.ConvTranspose2d) for m in G.modules())
+    x = torch.zeros(2, 3, 32, 32)
+    code = SPACE.code(torch.tensor([[2, 0, 3], [0, 1, 1]]), torch.tensor([0, 1]))
+    out, mask = G(x, code)
+    assert out.shape == x.shape and mask.shape == (2, 1, 32, 32)
+    with pytest.raises(InputError, match="transposed or nearest"):
+        Generator(SPACE.code_dim, GeneratorConfig(upsample="bicubic"))

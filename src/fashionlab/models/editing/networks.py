@@ -48,6 +48,9 @@ class GeneratorConfig:
     attention: bool = False  # an attention head (AMGAN: output a*z + (1-a)*x, a = 1 edited)
     # GANimation's convention for that head: output A*x + (1-A)*C, A = 1 *keeps* the input (needs attention)
     attention_keeps: bool = False
+    # how the decoder doubles the resolution: "transposed" (the papers: 4x4 stride-2 transposed convs) or
+    # "nearest" (nearest-neighbour upsampling then a 3x3 conv; Odena et al. 2016: no checkerboard artifacts)
+    upsample: str = "transposed"
 
 
 @dataclass
@@ -88,19 +91,25 @@ class SanConfig:
     residual_blocks: int = 4  # at 4x width, 1/4 resolution (the re-implementation: 4)
 
 
-def encoder_decoder(in_channels: int, width: int, residual_blocks: int) -> nn.Sequential:
-    """The body of StarGAN's generator: (B, in_channels, H, W) -> (B, width, H, W) features."""
+def encoder_decoder(in_channels: int, width: int, residual_blocks: int, upsample: str = "transposed") -> nn.Sequential:
+    """The body of StarGAN's generator: (B, in_channels, H, W) -> (B, width, H, W) features; ``upsample``:
+    ``transposed`` (4x4 stride-2 transposed convs, the papers') or ``nearest`` (x2 nearest, 3x3 conv)."""
+    if upsample not in ("transposed", "nearest"):
+        raise InputError(f"expected transposed or nearest, got {upsample!r}", field="model.generator.upsample")
     w = width
     layers: list[nn.Module] = [nn.Conv2d(in_channels, w, 7, 1, 3, bias=False), _norm(w), nn.ReLU(inplace=True)]
     for k in range(2):
         layers += [nn.Conv2d(w << k, w << (k + 1), 4, 2, 1, bias=False), _norm(w << (k + 1)), nn.ReLU(inplace=True)]
     layers += [ResidualBlock(w * 4) for _ in range(residual_blocks)]
     for k in (2, 1):
-        layers += [
-            nn.ConvTranspose2d(w << k, w << (k - 1), 4, 2, 1, bias=False),
-            _norm(w << (k - 1)),
-            nn.ReLU(inplace=True),
-        ]
+        if upsample == "transposed":
+            layers += [nn.ConvTranspose2d(w << k, w << (k - 1), 4, 2, 1, bias=False)]
+        else:
+            layers += [
+                nn.Upsample(scale_factor=2, mode="nearest"),
+                nn.Conv2d(w << k, w << (k - 1), 3, 1, 1, bias=False),
+            ]
+        layers += [_norm(w << (k - 1)), nn.ReLU(inplace=True)]
     return nn.Sequential(*layers)
 
 
@@ -128,7 +137,7 @@ class Generator(nn.Module):
                 "attention_keeps (GANimation's mask convention) needs attention=true", field="model.generator"
             )
         self.code_dim, self.cfg = code_dim, cfg
-        self.body = encoder_decoder(3 + code_dim, cfg.width, cfg.residual_blocks)
+        self.body = encoder_decoder(3 + code_dim, cfg.width, cfg.residual_blocks, cfg.upsample)
         self.to_rgb = nn.Sequential(nn.Conv2d(cfg.width, 3, 7, 1, 3, bias=False), nn.Tanh())
         self.to_attention = _mask_head(cfg.width) if cfg.attention else None
 
