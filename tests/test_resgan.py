@@ -177,6 +177,7 @@ def test_editor_picks_g0_or_g1_by_target_and_refuses_anything_else():
     editor = _editor()
     assert editor.kind == "resgan" and not editor.has_attention and editor.classifier is None
     assert isinstance(editor.space, ContrastSpace)
+    assert editor.editable == {"sleeve": ["long", "short"]}  # what the service lists as editable
     x = torch.zeros(2, 3, 16, 16)
     res = editor.edit(x, {"sleeve": "short"})  # to b: G0 (+0.25) for every image (no labels: none skipped)
     assert torch.equal(res.images, torch.full_like(x, 0.25)) and res.notes == [[], []]

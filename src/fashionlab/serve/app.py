@@ -150,7 +150,7 @@ def create_app(config: ServeConfig | None = None, state: ServiceState | None = N
             "in_flight": pool.in_flight,
             "workers": cfg.workers,
             "queue": cfg.queue,
-            "editable": {n: v for n, v in s.models["editor"].space.attributes} if "editor" in s.models else {},
+            "editable": s.models["editor"].editable if "editor" in s.models else {},
         }
 
     @app.get("/v1/models", tags=["about"])

@@ -71,6 +71,11 @@ class Editor(nn.Module):
         probs = self.classifier.predict(self.classifier.preprocess.fit_batch(x))
         return torch.stack([p.argmax(1) for p in probs], 1)
 
+    @property
+    def editable(self) -> dict[str, list[str]]:
+        """``{attribute: values a setting may take}``: every attribute and value the editor knows."""
+        return {n: list(v) for n, v in self.space.attributes}
+
     def generate(
         self, x: torch.Tensor, targets: torch.Tensor, changed: torch.Tensor, region: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor | None]:

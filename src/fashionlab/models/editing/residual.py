@@ -229,6 +229,11 @@ class ResganEditor(Editor):
 
     needs_attribute_reader = False  # usecases.edit.check_editor: no attribute network needed
 
+    @property
+    def editable(self) -> dict[str, list[str]]:
+        """Only the contrast: ``{attribute: [a, b]}``."""
+        return {self.contrast.attribute: [self.contrast.a, self.contrast.b]}
+
     def __init__(
         self,
         attributes: list[tuple[str, list[str]]],
