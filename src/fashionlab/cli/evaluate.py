@@ -291,13 +291,9 @@ def _labelled(arg: str) -> tuple[str, Path]:
 
 def _checkpoint_provenance(path: Path) -> dict:
     """The ``provenance.checkpoint`` block of an export made by ``fashionlab export`` ({} otherwise)."""
-    from ..engine.export import CONFIG_FILE, export_dir
+    from ..engine.export import export_meta
 
-    try:
-        meta = json.loads((export_dir(path) / CONFIG_FILE).read_text())
-    except (OSError, json.JSONDecodeError):
-        return {}
-    return ((meta.get("provenance") or {}).get("checkpoint") or {}) if isinstance(meta, dict) else {}
+    return (export_meta(path).get("provenance") or {}).get("checkpoint") or {}
 
 
 def training_table(rows: list[tuple[str, Path]]) -> str:

@@ -116,13 +116,19 @@ def export_tensor_hash(path: str | Path) -> str:
     return tensor_hash(read_export(path)[1])
 
 
-def converted_from(path: str | Path) -> dict[str, str]:
-    """``{"file_sha256", "tensor_sha256"}`` of the version an export was converted from (``{}`` if none)."""
+def export_meta(path: str | Path) -> dict[str, Any]:
+    """The ``config.json`` of an export folder (or a run folder with ``export/``) as a dict, without reading
+    the weights; ``{}`` when it is missing or not a JSON object."""
     try:
         meta = json.loads((export_dir(path) / CONFIG_FILE).read_text())
     except (OSError, json.JSONDecodeError):
         return {}
-    return ((meta.get("storage") if isinstance(meta, dict) else None) or {}).get("converted_from") or {}
+    return meta if isinstance(meta, dict) else {}
+
+
+def converted_from(path: str | Path) -> dict[str, str]:
+    """``{"file_sha256", "tensor_sha256"}`` of the version an export was converted from (``{}`` if none)."""
+    return (export_meta(path).get("storage") or {}).get("converted_from") or {}
 
 
 def check_reference(

@@ -15,13 +15,12 @@ can learn to put into its outputs what that very network reads rather than the g
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from torch import nn
 
-from ..engine.export import CONFIG_FILE, converted_from, export_dir
+from ..engine.export import converted_from, export_meta
 from ..engine.tensors import tensor_hash
 from ..errors import InputError
 from ..models.registry import ASSETS, model_path
@@ -45,11 +44,7 @@ def trained_with(editor: Any, editor_path: str | Path) -> set[str]:
     its export records, the one of the network it carries, and, for a shipped network, its pre-conversion
     version's. Empty for an editor trained without a classifier."""
     hashes: set[str] = set()
-    try:
-        meta = json.loads((export_dir(model_path(editor_path)) / CONFIG_FILE).read_text())
-    except (OSError, json.JSONDecodeError):
-        meta = {}
-    recorded = ((meta.get("extra") or {}).get("classifier") or {}) if isinstance(meta, dict) else {}
+    recorded = (export_meta(model_path(editor_path)).get("extra") or {}).get("classifier") or {}
     source = recorded.get("source") or {}
     if source.get("tensor_sha256"):
         hashes.add(source["tensor_sha256"])
@@ -97,10 +92,7 @@ def default_evaluators(size: tuple[int, int], attribute_names: list[str]) -> lis
     gives retrieval and FID-like) first, then the others, each group in name order."""
     found = []
     for folder in sorted(ASSETS.glob("*-eval"), key=lambda p: (not p.name.startswith("attrnet-"), p.name)):
-        try:
-            meta = json.loads((folder / CONFIG_FILE).read_text())
-        except (OSError, json.JSONDecodeError):
-            continue
+        meta = export_meta(folder)
         pre = meta.get("preprocess") or {}
         names = [a[0] for a in (meta.get("extra") or {}).get("attributes", [])]
         if tuple(pre.get("size", ())) == tuple(size) and names == list(attribute_names):
