@@ -5,7 +5,7 @@
 # SynthFashion 64 px for the same number of iterations (3,000) at the same batch (16); then each is scored
 # by `fashionlab eval compare` under two evaluators of different architecture families. Every step is
 # skipped when its result exists; an interrupted training continues with --resume. Runs at most two
-# trainings at once, one thread each (this machine has 2 cores): about 30 minutes per run alone, 40-75 beside
+# trainings at once (JOBS=1: one), one thread each (this machine has 2 cores): about 30 minutes per run alone, 40-75 beside
 # other work; 14 runs in all.
 #
 # The frozen classifier (CAMs, perceptual features, a photo's attributes) and the two evaluators are the
@@ -29,31 +29,34 @@ cd "$W"
 
 # train MODEL OUT ARGS...: a new run, or the newest unfinished one resumed (bench/train_or_resume.sh)
 source "$BENCH/train_or_resume.sh"
+# JOBS=1 runs the trainings one after another (when another long job holds the second core)
+JOBS=${JOBS:-2}
+bg() { if [ "$JOBS" -gt 1 ]; then "$@" & else "$@"; fi; }
 R=runs-cmp
 # the five methods and the paired ceiling (a diagnostic: the same generator as AMGAN with an L1 toward the
 # exact re-render, weighted to dominate: at weight 10 it was a tenth of the classifier terms and the samples
 # stayed speckled; the frozen classifier's loss is off there), two at a time
-train amgan $R/amgan --preset cpu --data sf64 &
-train stargan $R/stargan --preset cpu --data sf64 &
+bg train amgan $R/amgan --preset cpu --data sf64
+bg train stargan $R/stargan --preset cpu --data sf64
 wait
-train ganimation $R/ganimation --preset cpu --data sf64 &
-train sagan $R/sagan --preset cpu --data sf64 &
+bg train ganimation $R/ganimation --preset cpu --data sf64
+bg train sagan $R/sagan --preset cpu --data sf64
 wait
-train amgan $R/paired --preset cpu --data sf64 loss.paired=100 loss.frozen_cls=0 &
+bg train amgan $R/paired --preset cpu --data sf64 loss.paired=100 loss.frozen_cls=0
 # the ablations of the AMGAN paper's Table 3, each removing one more part; and the CAM itself as the mask
-train amgan $R/no-dc --preset cpu --data sf64 model.use_dc=false &
+bg train amgan $R/no-dc --preset cpu --data sf64 model.use_dc=false
 wait
-train amgan $R/no-dc-lp --preset cpu --data sf64 model.use_dc=false loss.perceptual=0 &
-train amgan $R/no-dc-lp-la --preset cpu --data sf64 model.use_dc=false loss.perceptual=0 loss.attention=0 &
+bg train amgan $R/no-dc-lp --preset cpu --data sf64 model.use_dc=false loss.perceptual=0
+bg train amgan $R/no-dc-lp-la --preset cpu --data sf64 model.use_dc=false loss.perceptual=0 loss.attention=0
 wait
-train amgan $R/cam-mask --preset cpu --data sf64 model.cam_as_mask=true &
+bg train amgan $R/cam-mask --preset cpu --data sf64 model.cam_as_mask=true
 # ResGAN: one two-value contrast per attribute family
-train resgan $R/resgan-sleeve --preset cpu --data sf64 contrast=sleeve=long,short &
+bg train resgan $R/resgan-sleeve --preset cpu --data sf64 contrast=sleeve=long,short
 wait
-train resgan $R/resgan-fastening --preset cpu --data sf64 contrast=fastening=none,zipper &
-train resgan $R/resgan-color --preset cpu --data sf64 contrast=color=red,blue &
+bg train resgan $R/resgan-fastening --preset cpu --data sf64 contrast=fastening=none,zipper
+bg train resgan $R/resgan-color --preset cpu --data sf64 contrast=color=red,blue
 wait
-train resgan $R/resgan-pattern --preset cpu --data sf64 contrast=pattern=solid,horizontal_stripes &
+bg train resgan $R/resgan-pattern --preset cpu --data sf64 contrast=pattern=solid,horizontal_stripes
 wait
 
 run() { ls -d "$R/$1"/*/run-* | tail -n 1; }

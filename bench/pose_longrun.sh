@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Re-posing II (issue #16, section 3 and 4): XingGAN, PATN and Deformable GAN trained with their `cpu` presets
+# for the same number of iterations (16,000: at least 4 hours of one core each on the 2-core machine), every
+# checkpoint kept; then each scored at fixed training times (1 h, 2 h, 4 h and the last checkpoint) on the
+# 1,000 fixed test pairs and on a second set of people no run has seen (seed 95). Resumable across sessions:
+#   bash bench/pose_longrun.sh [WORKDIR]   # JOBS=1: one training at a time; TRAIN=0: score what exists
+# Every step is skipped when its result exists; an interrupted training continues with --resume; a training
+# time not yet reached is skipped (run the script again later). Scoring uses the shipped scorers, trained on
+# other people than the re-posers (asset:keypoints-synth128x64-eval, seed 93; asset:attrnet-synthpose128-eval,
+# seed 92); their model cards give the commands that retrain them.
+set -euo pipefail
+W=${1:-bench-work}
+FL=${FL:-.venv/bin/fashionlab}
+export OMP_NUM_THREADS=1
+FL=$(realpath "$FL")
+PY=$(dirname "$FL")/python
+BENCH=$(realpath "$(dirname "$0")")
+STEPS=${STEPS:-16000}
+HOURS=${HOURS:-"1 2 4"}
+mkdir -p "$W"
+cd "$W"
+
+# the re-posers' data (seed 91) and a test-only set of other people (seed 95)
+[ -d sfpose128 ] || $FL data synth --out sfpose128 --n 16000 --size 128x64 --poses-per-person 4 --seed 91
+[ -d sfpose128-s95 ] || $FL data synth --out sfpose128-s95 --n 4000 --size 128x64 --poses-per-person 4 \
+    --seed 95 --split 0,0,1
+
+source "$BENCH/train_or_resume.sh"
+JOBS=${JOBS:-2}
+bg() { if [ "$JOBS" -gt 1 ]; then "$@" & else "$@"; fi; }
+R=runs-long
+LONG=(train.steps=$STEPS train.ckpt_every=500 train.keep_checkpoints=0 train.sample_every=2000)
+if [ "${TRAIN:-1}" = 1 ]; then  # TRAIN=0: only export and score the checkpoints there are
+  bg train xinggan $R --preset cpu --data sfpose128 "${LONG[@]}"
+  bg train deform $R --preset cpu --data sfpose128 "${LONG[@]}"
+  wait
+  train patn $R --preset cpu --data sfpose128 "${LONG[@]}"
+fi
+
+# exports at fixed training times (the last checkpoint with at most H hours of training) and at the end
+exported() {  # MODEL LABEL [--hours H]: prints the export folder, exporting when it is missing
+  local model=$1 label=$2; shift 2
+  local run out
+  run=$(ls -d $R/$model/run-* | tail -n 1)
+  out=exports/$model-$label
+  [ -f "$out/model.safetensors" ] || $FL export "$run" --out "$out" "$@" > /dev/null
+  echo "$out"
+}
+hours_of() {  # RUN: its training time in hours so far (fashionlab.engine.logger.training_time)
+  "$PY" -c "from fashionlab.engine.logger import training_time; import sys; print(training_time(sys.argv[1])['seconds'] / 3600)" "$1"
+}
+ROWS=()
+for h in $HOURS; do
+  for m in patn xinggan deform; do
+    run=$(ls -d $R/$m/run-* | tail -n 1)
+    "$PY" -c "import sys; sys.exit(0 if float(sys.argv[1]) >= float(sys.argv[2]) else 1)" "$(hours_of "$run")" "$h" \
+        && ROWS+=("$(exported $m ${h}h --hours "$h")")
+  done
+done
+# the end of each training (its own export/), once it has finished
+for m in patn xinggan deform; do
+  run=$(ls -d $R/$m/run-* | tail -n 1)
+  [ -f "$run/export/model.safetensors" ] && ROWS+=("$run/export")
+done
+
+# one table per set and per state of the runs (a later call with more checkpoints writes new folders)
+for set in sfpose128 sfpose128-s95; do
+  out=pose-longrun-$set-${#ROWS[@]}rows
+  [ -f "$out/pose.md" ] || $FL eval pose "${ROWS[@]}" --data $set --pairs 1000 --grid-rows 12 --out "$out" \
+      --no-progress
+  cat "$out/pose.md"
+done
