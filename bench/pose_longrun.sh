@@ -52,15 +52,16 @@ hours_of() {  # RUN: its training time in hours so far (fashionlab.engine.logger
 ROWS=()
 for h in $HOURS; do
   for m in patn xinggan deform; do
-    run=$(ls -d $R/$m/run-* | tail -n 1)
+    run=$(ls -d $R/$m/run-* 2>/dev/null | tail -n 1 || true)
+    [ -n "$run" ] || continue
     "$PY" -c "import sys; sys.exit(0 if float(sys.argv[1]) >= float(sys.argv[2]) else 1)" "$(hours_of "$run")" "$h" \
         && ROWS+=("$(exported $m ${h}h --hours "$h")")
   done
 done
 # the end of each training (its own export/), once it has finished
 for m in patn xinggan deform; do
-  run=$(ls -d $R/$m/run-* | tail -n 1)
-  [ -f "$run/export/model.safetensors" ] && ROWS+=("$run/export")
+  run=$(ls -d $R/$m/run-* 2>/dev/null | tail -n 1 || true)
+  if [ -n "$run" ] && [ -f "$run/export/model.safetensors" ]; then ROWS+=("$run/export"); fi
 done
 
 # one table per set and per state of the runs (a later call with more checkpoints writes new folders)

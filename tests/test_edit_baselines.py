@@ -192,6 +192,23 @@ def test_san_with_code_sees_the_code():
         SaganGenerator(SPACE.code_dim, GeneratorConfig(8, 1, attention=True), SanConfig(4, 1), True)
 
 
+def test_san_initial_mask_starts_open_and_is_checked():
+    """``model.san.initial_mask``: the head gets a bias at the value's logit, so a fresh SAN edits (about)
+    everywhere; without it the head has no bias (the re-implementation's, about 0.5); out-of-range values
+    are refused."""
+    torch.manual_seed(0)
+    x, targets, changed = inputs()
+    code = SPACE.code(targets, changed)
+    plain = SaganGenerator(SPACE.code_dim, GeneratorConfig(8, 1, attention=False), SanConfig(4, 1), True)
+    opened = SaganGenerator(SPACE.code_dim, GeneratorConfig(8, 1, attention=False), SanConfig(4, 1, 0.95), True)
+    assert plain.san.head[0].bias is None and opened.san.head[0].bias is not None
+    assert abs(float(plain(x, code)[1].mean()) - 0.5) < 0.1
+    assert abs(float(opened(x, code)[1].mean()) - 0.95) < 0.04
+    for bad in (0.0, 1.0, 1.5):
+        with pytest.raises(InputError, match="initial_mask"):
+            SaganGenerator(SPACE.code_dim, GeneratorConfig(8, 1, attention=False), SanConfig(4, 1, bad), True)
+
+
 # ---------------------------------------------------------------------------------------------- training
 def tiny(name, world, out, *extra, classifier: bool = False):
     over = [f"data={world['data']}", f"train.out={out}"]

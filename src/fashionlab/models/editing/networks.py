@@ -31,6 +31,7 @@ training and in eval mode.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -89,6 +90,9 @@ class SanConfig:
 
     width: int = 64  # channels of the first conv
     residual_blocks: int = 4  # at 4x width, 1/4 resolution (the re-implementation: 4)
+    # the mask's value at initialisation: None = the re-implementation's head (no bias: about 0.5); a value in
+    # (0, 1) gives the head a bias starting at its logit, so the SAN starts by editing (about) everywhere
+    initial_mask: float | None = None
 
 
 def encoder_decoder(in_channels: int, width: int, residual_blocks: int, upsample: str = "transposed") -> nn.Sequential:
@@ -113,9 +117,15 @@ def encoder_decoder(in_channels: int, width: int, residual_blocks: int, upsample
     return nn.Sequential(*layers)
 
 
-def _mask_head(width: int) -> nn.Sequential:
-    """A 7x7 conv to one channel and a sigmoid: an attention mask in [0, 1]."""
-    return nn.Sequential(nn.Conv2d(width, 1, 7, 1, 3, bias=False), nn.Sigmoid())
+def _mask_head(width: int, initial: float | None = None) -> nn.Sequential:
+    """A 7x7 conv to one channel and a sigmoid: an attention mask in [0, 1]; with ``initial`` the conv has a
+    bias set to its logit (the mask starts near ``initial``), else no bias (it starts near 0.5)."""
+    conv = nn.Conv2d(width, 1, 7, 1, 3, bias=initial is not None)
+    if initial is not None:
+        if not 0.0 < initial < 1.0:
+            raise InputError(f"the initial mask must lie in (0, 1), got {initial}", field="model.san.initial_mask")
+        nn.init.constant_(conv.bias, math.log(initial / (1.0 - initial)))
+    return nn.Sequential(conv, nn.Sigmoid())
 
 
 def _tiled(x: torch.Tensor, code: torch.Tensor, code_dim: int) -> torch.Tensor:
@@ -176,7 +186,7 @@ class SpatialAttentionNet(nn.Module):
         super().__init__()
         self.code_dim = code_dim
         self.body = encoder_decoder(3 + code_dim, cfg.width, cfg.residual_blocks)
-        self.head = _mask_head(cfg.width)
+        self.head = _mask_head(cfg.width, cfg.initial_mask)
 
     def forward(self, x: torch.Tensor, code: torch.Tensor | None = None) -> torch.Tensor:
         if self.code_dim:
