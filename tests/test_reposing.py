@@ -18,6 +18,7 @@ from fashionlab.config import resolve_config
 from fashionlab.data.keypoints import heatmaps_torch
 from fashionlab.data.pairs import PosePairDataset, head_size, pair_displacement
 from fashionlab.engine.checkpoint import find_checkpoint, load_checkpoint
+from fashionlab.engine.logger import read_stats
 from fashionlab.engine.trainer import Trainer
 from fashionlab.errors import InputError
 from fashionlab.losses.reposing import gan_loss, l1_plus_perceptual
@@ -315,6 +316,9 @@ def test_eval_pose_scores_models_and_reference_rows(tiny_repose, tmp_path):
     assert "| method | nose |" in (tmp_path / "e" / "pose.md").read_text()
     # the tiny estimator learnt from the very data the model did: the caption says so
     assert "the very data xinggan" in (tmp_path / "e" / "pose.md").read_text()
+    # the training table: the run's iterations (from its stats.jsonl) beside the scores
+    steps = max(r["step"] for r in read_stats(tiny_repose["run"]))
+    assert f"| {steps:,} |" in (tmp_path / "e" / "pose.md").read_text().split("| method | iterations |")[1]
 
 
 def test_eval_pose_names_its_scorer_and_whether_it_shares_the_models_people():

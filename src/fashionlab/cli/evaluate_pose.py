@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 
 from ..errors import InputError, OutputExistsError
-from .evaluate import _load_evaluator, eval_app
+from .evaluate import _load_evaluator, eval_app, training_table
 
 out = Console(highlight=False, soft_wrap=True)
 
@@ -99,12 +99,18 @@ def eval_pose(
         f"source -> target in head sizes: mean {disp['mean']:.2f}, median {disp['median']:.2f}, "
         f"10-90% {disp['p10']:.2f}-{disp['p90']:.2f}. {scorer} FID-like and preservation with {evaluator}."
     )
+    # training: iterations and hours of each model (its run's stats.jsonl, or what an export of a checkpoint
+    # records), so checkpoints of one run at 1, 2 and 4 hours read as such
+    timing = training_table([(name, Path(m)) for (name, _), (m, _) in zip(reposers, loaded, strict=True)])
     out.print(table)
     out.print(caption)
+    out.print(timing)
     if out_dir is None:
         return
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "pose.md").write_text(table + "\n\n" + caption + "\n\n" + pose_detail_tables(reports) + "\n")
+    (out_dir / "pose.md").write_text(
+        table + "\n\n" + caption + "\n\n" + timing + "\n\n" + pose_detail_tables(reports) + "\n"
+    )
     (out_dir / "reports.json").write_text(
         json.dumps(
             {
