@@ -15,7 +15,12 @@ from ..errors import InputError, OutputExistsError
 from .options import parse_list
 
 out = Console(highlight=False, soft_wrap=True)
-index_app = typer.Typer(help="Build and grow search catalogs (SQLite metadata + FAISS vectors).", no_args_is_help=True)
+index_app = typer.Typer(
+    help="Build and grow search catalogs: a folder (SQLite + FAISS) or Milvus (a .db file for Milvus Lite, or "
+    "http://HOST:19530).",
+    no_args_is_help=True,
+)
+LOCATION = "a folder, a Milvus Lite file ending in .db, or a Milvus URI http://HOST:19530 (optionally #COLLECTION)"
 
 
 def predict(
@@ -74,7 +79,7 @@ def predict(
 def index_build(
     model: Annotated[Path, typer.Option(help="Trained attribute network (run folder or export/).")],
     data: Annotated[Path, typer.Option(help="Dataset whose images go into the catalog.")],
-    out_dir: Annotated[Path, typer.Option("--out", help="New catalog folder.")],
+    out_dir: Annotated[str, typer.Option("--out", help=f"The new catalog: {LOCATION}.")],
     split: Annotated[str | None, typer.Option(help="Comma-separated splits to index (default: all).")] = None,
     prototype_split: Annotated[str, typer.Option(help="Split whose images give the value prototypes.")] = "train",
     prototype_data: Annotated[
@@ -83,7 +88,13 @@ def index_build(
             help="Dataset of the prototype images (default: --data); use the training set when indexing another set."
         ),
     ] = None,
-    index: Annotated[str, typer.Option(help="auto (flat below 50k items, IVF above), flat, ivf or ivfpq.")] = "auto",
+    index: Annotated[
+        str,
+        typer.Option(
+            help="Folder: auto (flat below 50k items, IVF above), flat, ivf or ivfpq. Milvus: auto (flat on Milvus "
+            "Lite, HNSW on a server), flat, ivf or hnsw."
+        ),
+    ] = "auto",
     batch_size: Annotated[int, typer.Option(help="Images per forward pass.")] = 64,
 ) -> None:
     """Embed a dataset into a new searchable catalog."""
@@ -100,33 +111,46 @@ def index_build(
         batch_size=batch_size,
     )
     out.print(f"catalog {out_dir}: {len(cat)} items, index {cat.meta.get('index')}")
+    cat.close()
 
 
 @index_app.command("add")
 def index_add(
-    catalog: Annotated[Path, typer.Argument(help="Existing catalog folder.")],
+    catalog: Annotated[str, typer.Argument(help=f"Existing catalog: {LOCATION}.")],
     data: Annotated[Path, typer.Option(help="Dataset whose images to add.")],
     split: Annotated[str | None, typer.Option(help="Comma-separated splits (default: all).")] = None,
     batch_size: Annotated[int, typer.Option(help="Images per forward pass.")] = 64,
 ) -> None:
-    """Add a dataset's images to a catalog (crash-safe: a failed add leaves the catalog as it was)."""
+    """Add a dataset's images to a catalog (crash-safe: a failed add leaves the catalog as it was, and
+    running it again adds the items once)."""
     from ..search.build import add_to_catalog, load_model_for_search
-    from ..search.catalog import Catalog
+    from ..search.locations import open_catalog
 
-    cat = Catalog.open(catalog)
-    before = len(cat)
-    add_to_catalog(cat, load_model_for_search(cat.meta["model"]), data, splits=parse_list(split), batch_size=batch_size)
-    out.print(f"catalog {catalog}: {before} -> {len(cat)} items")
+    cat = open_catalog(catalog)
+    try:
+        before = len(cat)
+        model = load_model_for_search(cat.meta["model"])
+        add_to_catalog(cat, model, data, splits=parse_list(split), batch_size=batch_size)
+        out.print(f"catalog {catalog}: {before} -> {len(cat)} items")
+    finally:
+        cat.close()
 
 
 def search(
     image: Annotated[Path | None, typer.Argument(help="Query image (omit with --attributes-only).")] = None,
-    catalog: Annotated[Path, typer.Option(help="Catalog folder (from `fashionlab index build`).")] = Path("catalog"),
+    catalog: Annotated[str, typer.Option(help=f"The catalog (from `fashionlab index build`): {LOCATION}.")] = "catalog",
     set_: Annotated[
         list[str] | None,
         typer.Option("--set", help="Wanted change, e.g. sleeve=long (repeatable, or comma-separated)."),
     ] = None,
     region: Annotated[str | None, typer.Option(help="Apply the change to this region only (sleeves).")] = None,
+    where: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Only items with this attribute value, e.g. color=red or color=red|pink or sleeves.color=blue "
+            "(repeatable: all must hold)."
+        ),
+    ] = None,
     k: Annotated[int, typer.Option(help="Results.")] = 10,
     method: Annotated[str, typer.Option(help="fsn (FashionSearchNet) or baseline (global features).")] = "fsn",
     attributes_only: Annotated[bool, typer.Option(help="Search by the --set attributes alone.")] = False,
@@ -136,7 +160,7 @@ def search(
     """Find catalog items like IMAGE, optionally with changed attributes ("this, but with long sleeves")."""
     from ..data.imaging import load_rgb
     from ..search.build import load_model_for_search
-    from ..search.catalog import Catalog
+    from ..search.locations import open_catalog
     from ..search.query import Searcher
     from ..search.strip import result_strip
     from ..usecases.search import hit_dict, search_photo
@@ -147,10 +171,14 @@ def search(
         raise InputError("give a query image (or --attributes-only with --set)", field="IMAGE")
     if out_path is not None and out_path.exists():
         raise OutputExistsError(f"{out_path} exists; choose another --out")
-    cat = Catalog.open(catalog)
-    searcher = Searcher(cat, load_model_for_search(cat.meta["model"]))
-    photo = None if attributes_only else load_rgb(image)
-    hits = search_photo(searcher, photo, changes, k=k, region=region, method=method)
+    filters = {name: value.split("|") for name, value in parse_kv(where or [], "--where").items()}
+    cat = open_catalog(catalog)
+    try:
+        searcher = Searcher(cat, load_model_for_search(cat.meta["model"]))
+        photo = None if attributes_only else load_rgb(image)
+        hits = search_photo(searcher, photo, changes, k=k, region=region, method=method, where=filters)
+    finally:
+        cat.close()
     rows = [{**hit_dict(h), "image": h.item.image} for h in hits]
     if out_path is not None:
         result_strip(image, hits, out_path, title=", ".join(f"{a}={v}" for a, v in changes.items()))
@@ -161,6 +189,7 @@ def search(
                     "query": str(image) if image else None,
                     "changes": changes,
                     "region": region,
+                    "where": filters,
                     "latency_ms": round(searcher.last_latency_ms, 3),
                     "results": rows,
                 },

@@ -27,7 +27,11 @@ def serve(
         "asset:xinggan-synth128x64"
     ),
     catalog: Annotated[
-        Path | None, typer.Option(help="A catalog folder (default: a SynthFashion demo catalog).")
+        str | None,
+        typer.Option(
+            help="A catalog: a folder, a Milvus Lite .db file or a Milvus URI http://HOST:19530 (default: a "
+            "SynthFashion demo catalog)."
+        ),
     ] = None,
     demo_catalog_items: Annotated[int, typer.Option(help="Items of the demo catalog built when no --catalog.")] = 400,
     work_dir: Annotated[Path | None, typer.Option(help="Folder for the demo catalog (kept, reused next time).")] = None,

@@ -11,8 +11,10 @@ from ..data.format import UNKNOWN, Item, load_dataset
 from ..data.regions import region_labels
 from ..errors import InputError
 from ..models.attrnet import AttrNet
-from .catalog import Catalog
 from .embed import embed_batch, embed_batches, prototypes
+from .locations import create_catalog
+from .query import model_identity
+from .store import CatalogStore
 
 
 def load_model_for_search(path: str | Path) -> AttrNet:
@@ -84,6 +86,13 @@ def embed_dataset(
     return ds, [ds.items[k] for k in positions], vecs
 
 
+def labelled_prototypes(model: AttrNet, items: list[Item], vectors: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The value prototypes of ``model`` from embedded ``items`` (their attribute and region labels)."""
+    regions = np.asarray(region_labels(items, model.region_attributes), np.int64).reshape(len(items), -1)
+    labels = attribute_labels(items, model.attributes)
+    return prototypes(vectors, labels, model.attributes, regions, model.region_attributes)
+
+
 def build_catalog(
     model_path: str | Path,
     data: str | Path,
@@ -96,9 +105,10 @@ def build_catalog(
     prototype_data: str | Path | None = None,
     batch_size: int = 64,
     progress: bool = True,
-) -> Catalog:
-    """Embed a dataset's items into a new catalog. Value prototypes are the mean representations of up to
-    ``prototype_limit`` images of ``prototype_split`` of ``prototype_data`` (default: ``data``)."""
+) -> CatalogStore:
+    """Embed a dataset's items into a new catalog at ``out`` (a folder or a Milvus URI, see
+    :mod:`.locations`). Value prototypes are the mean representations of up to ``prototype_limit`` images
+    of ``prototype_split`` of ``prototype_data`` (default: ``data``)."""
     model = load_model_for_search(model_path)
     _, p_items, p_vecs = embed_dataset(
         model,
@@ -108,27 +118,21 @@ def build_catalog(
         limit=prototype_limit,
         progress=progress,
     )
-    protos = prototypes(
-        p_vecs,
-        attribute_labels(p_items, model.attributes),
-        model.attributes,
-        np.asarray(region_labels(p_items, model.region_attributes), np.int64).reshape(len(p_items), -1),
-        model.region_attributes,
-    )
-    cat = Catalog.create(
+    protos = labelled_prototypes(model, p_items, p_vecs)
+    cat = create_catalog(
         out,
         model_path=str(Path(model_path).resolve()),
         attributes=model.attributes,
         prototypes=protos,
         index_kind=index_kind,
-        extra={"preprocess": model.preprocess.to_dict()},
+        extra={"preprocess": model.preprocess.to_dict(), "model_id": model_identity(model)},
     )
     add_to_catalog(cat, model, data, splits=splits, batch_size=batch_size, progress=progress)
     return cat
 
 
 def add_to_catalog(
-    cat: Catalog,
+    cat: CatalogStore,
     model: AttrNet,
     data: str | Path,
     *,
@@ -136,13 +140,14 @@ def add_to_catalog(
     batch_size: int = 64,
     progress: bool = True,
 ) -> int:
+    """Embed the items of ``splits`` of the dataset at ``data`` and add them to ``cat`` (ids
+    ``DATASET/ITEM``; items already there are refused). Returns the new generation."""
     ds, items, vecs = embed_dataset(model, data, splits, batch_size=batch_size, progress=progress)
     prefix = Path(data).resolve().name
-    existing = {it.id for it in cat.items()}
     ids = [f"{prefix}/{it.id}" for it in items]
-    dup = [i for i in ids if i in existing]
+    dup = cat.get(ids)
     if dup:
-        raise InputError(f"{len(dup)} item(s) are already in the catalog (e.g. {dup[0]})", path=data)
+        raise InputError(f"{len(dup)} item(s) are already in the catalog (e.g. {dup[0].id})", path=data)
     return cat.add(
         ids,
         [str(ds.image_path(it).resolve()) for it in items],

@@ -13,13 +13,16 @@ An ``add`` writes the new generation's vectors and index files first, then inser
 the new generation) in one SQLite transaction, and only then switches ``catalog.json`` to the new
 generation with an atomic rename. Readers only see rows and files of the current generation, so a crash
 at any point leaves the previous catalog fully usable; the next ``add`` removes the debris.
+
+Searches (:meth:`Catalog.search`): the ``global`` field through the FAISS index (exact below
+:data:`IVF_THRESHOLD` items), the other fields exhaustively over the vectors; an attribute filter restricts
+both to the matching items (FAISS's ID selector), so a filtered search over a flat index stays exact.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +31,8 @@ import numpy as np
 
 from ..errors import InputError, OutputExistsError
 from ..fileio import atomic_write, atomic_write_bytes, atomic_write_text
+from .scoring import score_vectors
+from .store import REGION_TEMPERATURE, CatalogItem, Where, check_lengths, check_new_ids, item_value, top_k
 
 CATALOG_FILE = "catalog.json"
 DB_FILE = "meta.sqlite"
@@ -78,25 +83,24 @@ def build_index(vectors: np.ndarray, kind: str = "auto", nprobe: int = 16) -> fa
     return index
 
 
-@dataclass
-class CatalogItem:
-    position: int
-    id: str
-    image: str
-    attributes: dict[str, str]
-    region_attributes: dict[str, dict[str, str]] | None
-
-
 class Catalog:
-    """Open with :meth:`create` (new folder) or :meth:`open` (existing)."""
+    """A folder catalog (a :class:`.store.CatalogStore`). Open with :meth:`create` (new folder) or
+    :meth:`open` (existing)."""
 
     def __init__(self, root: Path, meta: dict[str, Any]):
         self.root = root
+        self.location = str(root)
         self.meta = meta
         self.generation = int(meta["generation"])
+        self._reset()
+
+    def _reset(self) -> None:
+        """Forget what was read of the previous generation."""
         self._index = None
         self._vectors = None
         self._items: list[CatalogItem] | None = None
+        self._by_id: dict[str, CatalogItem] | None = None
+        self._derived: dict[tuple, np.ndarray] = {}  # search matrices and filter columns of this generation
 
     # ------------------------------------------------------------------ lifecycle
     @classmethod
@@ -168,9 +172,7 @@ class Catalog:
     ) -> int:
         """Append items with their vectors (``global`` (n, D) required; others stored alongside).
         Returns the new generation."""
-        n = len(ids)
-        if not (len(images) == len(attributes) == len(region_attributes) == n) or vectors["global"].shape[0] != n:
-            raise ValueError("ids, images, attributes and vectors must have the same length")
+        n = check_lengths(ids, images, attributes, region_attributes, vectors)
         self._cleanup()
         old = self.vectors() if self.generation > 0 else {}
         new = {k: np.concatenate([old[k], v]) if k in old else v for k, v in vectors.items()}
@@ -180,6 +182,7 @@ class Catalog:
                 "(the model changed since the catalog was built; build a new catalog)",
                 path=self.root,
             )
+        check_new_ids(ids, self.get(ids), self.location)
         gen = self.generation + 1
         _atomic_npz(self.root / _vec_file(gen), **new)
         index = build_index(new["global"], self.meta["index_kind"])
@@ -202,7 +205,7 @@ class Catalog:
         _atomic_json(self.root / CATALOG_FILE, meta)  # the switch
         old_gen = self.generation
         self.meta, self.generation = meta, gen
-        self._index = self._vectors = self._items = None
+        self._reset()
         for f in (_vec_file(old_gen), _index_file(old_gen)):
             (self.root / f).unlink(missing_ok=True)
         return gen
@@ -250,3 +253,83 @@ class Catalog:
     def prototypes(self) -> dict[str, np.ndarray]:
         with np.load(self.root / PROTO_FILE) as z:
             return {k: z[k] for k in z.files}
+
+    def get(self, ids: list[str]) -> list[CatalogItem]:
+        """The items with these ids that the catalog has."""
+        if self._by_id is None:
+            self._by_id = {it.id: it for it in (self.items() if self.generation > 0 else [])}
+        return [self._by_id[i] for i in ids if i in self._by_id]
+
+    def delete(self, ids: list[str]) -> int:
+        """Not offered by folder catalogs (every change rewrites the catalog); a Milvus catalog deletes."""
+        raise InputError(
+            "a folder catalog cannot delete items (rebuild it without them, or use a Milvus catalog)",
+            path=self.root,
+        )
+
+    def vector_kinds(self) -> set[str]:
+        """The kinds of vectors stored per item (read from the vectors file's listing, not loaded)."""
+        if self.generation == 0:
+            return set()
+        with np.load(self.root / _vec_file(self.generation)) as z:
+            return set(z.files)
+
+    def close(self) -> None:
+        """Nothing to release: every read opens and closes its files."""
+
+    # ------------------------------------------------------------------ searching
+    def search(
+        self,
+        field: str,
+        query: np.ndarray,
+        k: int,
+        where: Where | None = None,
+        *,
+        temperature: float = REGION_TEMPERATURE,
+    ) -> list[tuple[float, CatalogItem]]:
+        """The ``k`` best items by inner product with ``query`` over ``field`` (see :mod:`.store`), among
+        those matching ``where``: ``global`` through the FAISS index, the others exhaustively."""
+        if self.generation == 0:
+            return []
+        query = np.ascontiguousarray(query, dtype=np.float32)
+        mask = self._where_mask(where) if where else None
+        items = self.items()
+        if field == "global":
+            params = None
+            if mask is not None:
+                selector = faiss.IDSelectorBatch(np.flatnonzero(mask).astype(np.int64))
+                index = self.index()
+                if isinstance(index, faiss.IndexIVF):
+                    params = faiss.SearchParametersIVF(sel=selector, nprobe=index.nprobe)
+                else:
+                    params = faiss.SearchParameters(sel=selector)
+            scores, idx = self.index().search(query[None], min(k, len(items)), params=params)
+            return [(float(s), items[int(i)]) for s, i in zip(scores[0], idx[0], strict=True) if i >= 0]
+        scores = self._matrix(field, temperature) @ query
+        if mask is not None:
+            scores[~mask] = -np.inf
+        return [(float(scores[i]), items[int(i)]) for i in top_k(scores, k)]
+
+    def _matrix(self, field: str, temperature: float) -> np.ndarray:
+        """The (N, D) vectors searched over ``field`` (``score`` ones computed once per generation)."""
+        key = (field, temperature if field == "score" else None)
+        if key not in self._derived:
+            vec = self.vectors()
+            if field == "score":
+                self._derived[key] = score_vectors(vec, self.attributes, self.prototypes(), temperature)
+            elif field in ("baseline", "reps"):
+                self._derived[key] = vec[field].reshape(len(vec[field]), -1).astype(np.float32, copy=False)
+            else:
+                raise ValueError(f"unknown search field {field!r}")
+        return self._derived[key]
+
+    def _where_mask(self, where: Where) -> np.ndarray:
+        """Boolean mask of the items matching every ``{attribute: allowed values}`` of ``where``."""
+        mask = np.ones(len(self.items()), bool)
+        for name, allowed in where.items():
+            key = ("column", name)
+            if key not in self._derived:
+                values = [item_value(it.attributes, it.region_attributes, name) for it in self.items()]
+                self._derived[key] = np.asarray(values, dtype=object)
+            mask &= np.isin(self._derived[key], list(allowed))
+        return mask

@@ -310,7 +310,7 @@ def create_app(config: ServeConfig | None = None, state: ServiceState | None = N
             photo = decode(parsed, "image")
             b = parsed.body
             with s.catalog_lock:
-                hits = search_photo(searcher, photo, b.changes, k=b.k, region=b.region, method=b.method)
+                hits = search_photo(searcher, photo, b.changes, k=b.k, region=b.region, method=b.method, where=b.where)
                 latency = searcher.last_latency_ms
             out = {"results": _hits(hits), "latency_ms": round(latency, 3)}
             if photo is not None:
@@ -320,8 +320,10 @@ def create_app(config: ServeConfig | None = None, state: ServiceState | None = N
         try:
             return await pool.run(work)
         except InputError as e:
-            if e.field in ("--set", "--region") or (e.field or "").startswith("--set"):
-                raise InputError(e.message, field="changes" if "set" in e.field else "region") from None
+            option = (e.field or "").split(" ")[0]
+            if option in ("--set", "--region", "--where"):
+                field = {"--set": "changes", "--region": "region"}.get(option, "where")
+                raise InputError(e.message, field=field) from None
             raise
 
     @app.post(
@@ -357,7 +359,7 @@ def create_app(config: ServeConfig | None = None, state: ServiceState | None = N
         s = st()
         cat, _ = s.require_catalog()
         with s.catalog_lock:
-            item = next((it for it in cat.items() if it.id == item_id), None)
+            item = next(iter(cat.get([item_id])), None)
         if item is None:
             return _error(404, f"no catalog item {item_id!r}", "item_id", request)
         path = Path(item.image)
@@ -380,11 +382,11 @@ def create_app(config: ServeConfig | None = None, state: ServiceState | None = N
             cat, searcher = s.require_catalog()
             photo = decode(parsed, "image")
             item_id = parsed.body.id or f"upload-{uuid.uuid4().hex[:12]}"
-            uploads = cat.root / "uploads"
-            uploads.mkdir(exist_ok=True)
+            uploads = s.uploads_dir()
+            uploads.mkdir(parents=True, exist_ok=True)
             stored = uploads / f"{item_id}.png"
             with s.catalog_lock:
-                if stored.exists() or any(it.id == item_id for it in cat.items()):
+                if stored.exists() or cat.get([item_id]):
                     raise InputError(f"an item with id {item_id!r} is already in the catalog", field="id")
                 atomic_write_bytes(stored, img.encode_png(photo))
                 try:

@@ -23,8 +23,9 @@ def is_loopback(host: str) -> bool:
 @dataclass
 class ServeConfig:
     """Models are export folders, run folders or ``asset:NAME``; ``None`` switches that capability off.
-    ``catalog``: a catalog folder, or None to build a SynthFashion demo catalog of ``demo_catalog_items``
-    items in ``work_dir`` at start-up (0: no catalog)."""
+    ``catalog``: a catalog folder or Milvus location (a ``.db`` file, ``http://HOST:19530``), or None to
+    build a SynthFashion demo catalog of ``demo_catalog_items`` items in ``work_dir`` at start-up (0: no
+    catalog)."""
 
     host: str = "127.0.0.1"
     port: int = 8000
@@ -32,7 +33,7 @@ class ServeConfig:
     attrnet: str | None = "asset:attrnet-synth128"
     editor: str | None = "asset:amgan-synth64"
     reposer: str | None = "asset:xinggan-synth128x64"
-    catalog: Path | None = None
+    catalog: Path | str | None = None
     demo_catalog_items: int = 400
     work_dir: Path | None = None  # where a demo catalog and uploads go (default: a temporary folder)
     workers: int = 2  # requests computed at once (threads)
@@ -62,5 +63,9 @@ class ServeConfig:
             raise InputError("must be at least 0", field="--queue")
         if self.timeout_s <= 0:
             raise InputError("must be positive", field="--timeout")
-        if self.catalog is not None and not (self.catalog / "catalog.json").is_file():
+        if self.catalog is None:
+            return
+        from ..search.locations import is_milvus
+
+        if not is_milvus(self.catalog) and not (Path(self.catalog) / "catalog.json").is_file():
             raise InputError("not a fashionlab catalog (no catalog.json)", path=self.catalog, field="--catalog")

@@ -34,6 +34,14 @@ def _changes(value: Any) -> Any:
     return value
 
 
+def _where(value: Any) -> Any:
+    """``{"color": ["red", "pink"]}``, its JSON text, or ``color=red|pink,sleeve=long``."""
+    value = _changes(value)
+    if isinstance(value, dict):
+        return {k: v.split("|") if isinstance(v, str) and "|" in v else v for k, v in value.items()}
+    return value
+
+
 class Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -62,8 +70,14 @@ class SearchBody(Body):
     k: int = Field(10, ge=1, le=100)
     region: str | None = Field(None, description="apply the changes to this region only (sleeves)")
     method: Literal["fsn", "baseline"] = "fsn"
+    where: dict[str, str | list[str]] = Field(
+        default_factory=dict,
+        max_length=8,
+        description='only items with these attribute values: {"color": ["red", "pink"], "sleeves.pattern": "solid"}',
+    )
 
     _parse_changes = field_validator("changes", mode="before")(_changes)
+    _parse_where = field_validator("where", mode="before")(_where)
 
 
 class SearchEditBody(Body):

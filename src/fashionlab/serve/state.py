@@ -18,7 +18,9 @@ from ..engine.export import CONFIG_FILE, export_dir
 from ..errors import InputError
 from ..models.registry import load, model_path
 from ..search.catalog import Catalog
-from ..search.query import Searcher
+from ..search.locations import is_milvus, open_catalog, parse_milvus
+from ..search.query import Searcher, model_identity
+from ..search.store import CatalogStore
 from ..usecases.edit import check_editor
 from ..usecases.pose import check_reposer
 from ..usecases.predict import check_attrnet
@@ -48,7 +50,7 @@ class ServiceState:
     config: ServeConfig
     models: dict[str, Any] = field(default_factory=dict)  # role -> loaded model
     sources: dict[str, str] = field(default_factory=dict)  # role -> what it was loaded from
-    catalog: Catalog | None = None
+    catalog: CatalogStore | None = None
     searcher: Searcher | None = None
     catalog_lock: threading.Lock = field(default_factory=threading.Lock)
     work_dir: Path | None = None
@@ -60,10 +62,21 @@ class ServiceState:
             raise InputError(f"this service runs without {what} (start it with --{role} MODEL)", field=role)
         return self.models[role]
 
-    def require_catalog(self) -> tuple[Catalog, Searcher]:
+    def require_catalog(self) -> tuple[CatalogStore, Searcher]:
         if self.catalog is None or self.searcher is None:
             raise InputError("this service runs without a catalog (start it with --catalog DIR)", field="catalog")
         return self.catalog, self.searcher
+
+    def uploads_dir(self) -> Path:
+        """Where uploaded catalog images are kept: in a folder catalog, beside a Milvus Lite file
+        (``NAME.db.uploads``), or in the work folder for a Milvus server."""
+        if isinstance(self.catalog, Catalog):
+            return self.catalog.root / "uploads"
+        if self.catalog is not None and is_milvus(self.catalog.location):
+            loc = parse_milvus(self.catalog.location)
+            if loc.lite:
+                return Path(f"{loc.uri}.uploads") / loc.collection
+        return (self.work_dir or Path(tempfile.gettempdir())) / "uploads"
 
 
 def _load_models(cfg: ServeConfig, state: ServiceState) -> None:
@@ -175,12 +188,15 @@ def start(cfg: ServeConfig) -> ServiceState:
     if catalog_dir is not None:
         from ..search.build import load_model_for_search
 
-        state.catalog = Catalog.open(catalog_dir)
+        state.catalog = open_catalog(catalog_dir)
         net = state.models.get("attrnet")
-        if (
-            net is None
-            or Path(state.catalog.meta["model"]).resolve() != export_dir(model_path(state.sources["attrnet"])).resolve()
-        ):
+        built_with = state.catalog.meta.get("model_id")
+        if built_with:
+            other = net is None or model_identity(net) != built_with
+        else:  # a catalog from before model identities: compare paths
+            shipped = export_dir(model_path(state.sources["attrnet"])) if net is not None else None
+            other = shipped is None or Path(state.catalog.meta["model"]).resolve() != shipped.resolve()
+        if other:
             net = load_model_for_search(state.catalog.meta["model"])
         state.searcher = Searcher(state.catalog, net)
     state.samples = _samples()

@@ -12,9 +12,9 @@ import torch
 
 from ..errors import InputError
 from ..models.editing.editor import Editor
-from ..search.catalog import Catalog
 from ..search.embed import embed_batch
 from ..search.query import Hit, Searcher
+from ..search.store import CatalogStore
 from .edit import EditedImage, edit_images
 
 
@@ -45,9 +45,11 @@ def search_photo(
     k: int = 10,
     region: str | None = None,
     method: str = "fsn",
+    where: dict[str, str | list[str]] | None = None,
 ) -> list[Hit]:
     """Items like ``photo`` with ``changes`` (``{attribute: value}``, optionally on ``region`` only); with no
-    photo, items that have the ``changes`` attributes."""
+    photo, items that have the ``changes`` attributes. ``where`` keeps only items with those attribute
+    values (``{"color": ["red", "pink"]}``)."""
     if not 1 <= k <= 1000:
         raise InputError(f"k must be between 1 and 1000, got {k}", field="k")
     if photo is None:
@@ -55,8 +57,8 @@ def search_photo(
             raise InputError("give a query image, or attributes to search by", field="image")
         if region is not None:
             raise InputError("a region needs a query image", field="region")
-        return searcher.query_attributes(changes, k=k)
-    return searcher.query(embed_photo(searcher, photo), changes or {}, k=k, region=region, method=method)
+        return searcher.query_attributes(changes, k=k, where=where)
+    return searcher.query(embed_photo(searcher, photo), changes or {}, k=k, region=region, method=method, where=where)
 
 
 @dataclass
@@ -82,7 +84,7 @@ def search_with_edit(
 
 
 def add_photo(
-    catalog: Catalog,
+    catalog: CatalogStore,
     searcher: Searcher,
     photo: np.ndarray,
     item_id: str,
@@ -101,7 +103,7 @@ def add_photo(
             if value not in dict(catalog.attributes)[name]:
                 valid = ", ".join(dict(catalog.attributes)[name])
                 raise InputError(f"unknown value {value!r} for {name}; valid: {valid}", field=f"attributes.{name}")
-    if any(it.id == item_id for it in catalog.items()):
+    if catalog.get([item_id]):
         raise InputError(f"an item with id {item_id!r} is already in the catalog", field="id")
     vectors = embed_photo(searcher, photo)
     read = {}
