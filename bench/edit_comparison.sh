@@ -81,3 +81,6 @@ done
 [ -f regions-cpu/regions.md ] || $FL eval region "$(run amgan)" "$(run sagan)" "$(run ganimation)" \
     "$(run stargan)" --data sf64-s50 --set color=red --out regions-cpu --limit 200 --workers 2 --no-progress
 cat compare-sf64/comparison.md compare-s50/comparison.md compare-resgan-*/comparison.md regions-cpu/regions.md
+# the ablations in the paper's form (its Table 3: each removal's drop next to the paper's)
+PY=$(dirname "$FL")/python
+for c in compare-sf64 compare-s50; do "$PY" "$BENCH/ablation_table.py" $c/reports.json > $c/ablations.md; cat $c/ablations.md; done
