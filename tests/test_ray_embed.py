@@ -131,7 +131,7 @@ CHILD = textwrap.dedent(
 
     def slow_add(*args, **kwargs):  # slow writes, so the kill lands between batches
         gen = add(*args, **kwargs)
-        time.sleep(1.0)
+        time.sleep(0.5)
         return gen
 
     cat.add = slow_add
@@ -222,3 +222,19 @@ def test_list_source_ids(world, tmp_path):
     listing.write_text("a.png\na.png\n")
     with pytest.raises(InputError, match="listed twice"):
         list_source(listing)
+
+
+def test_milvus_lite_catalog(world, local_ray):
+    """The same engine writes into a Milvus catalog (Lite here) through the same interface."""
+    test_ids = [it.id for it in list_source(world["data"], splits=["test"])]
+    cat = new_catalog(world, "milvus.db")
+    try:
+        stats = embed_with_ray(world["data"], MODEL, cat, splits=["test"], batch_size=4, actors=1, progress=False)
+        assert stats.embedded == len(test_ids) == len(cat)
+        assert sorted(it.id for it in cat.get(test_ids)) == sorted(test_ids)
+        ref = {it.id: it.position for it in world["reference"].items()}
+        for i in test_ids:
+            hit = cat.search("global", world["reference"].vectors()["global"][ref[i]], 1)[0]
+            assert hit[1].id == i and hit[0] == pytest.approx(1.0, abs=1e-4)
+    finally:
+        cat.close()

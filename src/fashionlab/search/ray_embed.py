@@ -215,6 +215,13 @@ def prepare_catalog(
     )
 
 
+def _on_cpu(net: AttrNet) -> AttrNet:
+    """The network as actors receive it: on the CPU (a copy when the caller's is on a GPU)."""
+    import copy
+
+    return net if next(net.parameters()).device.type == "cpu" else copy.deepcopy(net).cpu()
+
+
 def _blocks(todo: list[SourceItem], rows: int):
     """The rows to embed as Arrow tables of ``rows`` rows (Ray Data's blocks: one actor call each)."""
     import pyarrow as pa
@@ -305,7 +312,7 @@ def _run(stats, todo, by_id, net, cat, batch_size, write_batch, cpus_per_actor, 
     try:
         ds = ray.data.from_arrow(_blocks(todo, rows)).map_batches(
             _Embedder,
-            fn_constructor_args=(net.cpu(), device, cpus_per_actor),
+            fn_constructor_args=(_on_cpu(net), device, cpus_per_actor),
             batch_size=batch_size,
             batch_format="numpy",
             compute=ray.data.ActorPoolStrategy(size=actors),
