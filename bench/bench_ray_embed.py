@@ -1,8 +1,11 @@
 """Embedding a catalog on Ray Data (issue #17 part 2): images/s for 1 and 2 actors, then searching it.
 
     python bench/bench_ray_embed.py --n 10000                       # here: local Ray, 1 and 2 actors
-    python bench/bench_ray_embed.py --n 1000000 --actors 2 --catalog-kind milvus --write-batch 20000 --no-baseline
-    python bench/bench_ray_embed.py --n 1000000 --address ray://HEAD:10001 --actors 32 --catalog-kind milvus
+    fashionlab data synth --out bench-ray/sf64-protos --n 2000 --size 64 --seed 32
+    python bench/bench_ray_embed.py --n 1000000 --actors 2 --catalog-kind milvus --write-batch 20000 \
+        --no-baseline --prototype-data bench-ray/sf64-protos
+    python bench/bench_ray_embed.py --data /shared/sf64-1000000 --address ray://HEAD:10001 --actors 32 \
+        --catalog-kind milvus --write-batch 20000 --no-baseline --prototype-data bench-ray/sf64-protos
 
 1. ``--n`` SynthFashion images (64 px, seed 31) are rendered to disk (``--data`` reuses a dataset), timed.
 2. The single-process path (``fashionlab index add``: :func:`fashionlab.search.build.add_to_catalog`, one
@@ -89,6 +92,12 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--n", type=int, default=10_000, help="SynthFashion images to render and embed")
     p.add_argument("--data", type=Path, help="embed this dataset instead of rendering one")
+    p.add_argument(
+        "--prototype-data",
+        type=Path,
+        help="labelled dataset for the value prototypes (default: the data; give a small one at 1M items, as "
+        "the prototypes' embedding packs its whole dataset)",
+    )
     p.add_argument("--work", type=Path, default=Path("bench-ray"), help="folder for the data and catalogs")
     p.add_argument("--actors", default="1,2", help="comma-separated actor counts, one run each")
     p.add_argument("--batch-size", type=int, default=64, help="images per forward pass")
@@ -114,7 +123,9 @@ def main() -> None:
 
     def new_catalog(name: str):
         loc = catalog_location(args.work, name, args.catalog_kind)
-        return prepare_catalog(MODEL, loc, prototype_data=data, prototype_limit=2000, progress=False)
+        return prepare_catalog(
+            MODEL, loc, prototype_data=args.prototype_data or data, prototype_limit=2000, progress=False
+        )
 
     if not args.no_baseline:
         cat = new_catalog("catalog-single")
