@@ -222,7 +222,7 @@ def _on_cpu(net: AttrNet) -> AttrNet:
     return net if next(net.parameters()).device.type == "cpu" else copy.deepcopy(net).cpu()
 
 
-def _blocks(todo: list[SourceItem], rows: int):
+def _blocks(todo: list[SourceItem], rows: int) -> list:
     """The rows to embed as Arrow tables of ``rows`` rows (Ray Data's blocks: one actor call each)."""
     import pyarrow as pa
 
@@ -256,8 +256,6 @@ def embed_with_ray(
     catalog rewrites its vectors on every add, so keep it large there). Returns the run's
     :class:`EmbedStats`; raises :class:`~fashionlab.errors.ProblemList` after writing the rest when some
     images could not be read."""
-    from tqdm import tqdm
-
     from .build import load_model_for_search
     from .locations import open_catalog
 
@@ -274,12 +272,11 @@ def embed_with_ray(
         stats = EmbedStats(len(items), len(present), actors=actors, batch_size=batch_size, address=address or "local")
         if not todo:
             return stats
-        by_id = {it.id: it for it in todo}
         t0 = time.perf_counter()
         started = connect_ray(address, num_cpus=actors * cpus_per_actor)
         stats.startup_seconds = time.perf_counter() - t0
         try:
-            _run(stats, todo, by_id, net, cat, batch_size, write_batch, cpus_per_actor, gpus_per_actor, tqdm, progress)
+            _run(stats, todo, net, cat, write_batch, cpus_per_actor, gpus_per_actor, progress)
         finally:
             if started:
                 import ray
@@ -296,16 +293,28 @@ def embed_with_ray(
     return stats
 
 
-def _run(stats, todo, by_id, net, cat, batch_size, write_batch, cpus_per_actor, gpus_per_actor, tqdm, progress):
-    """The pipeline: blocks -> actor pool (embedding) -> driver (catalog adds of ``write_batch`` rows)."""
+def _run(
+    stats: EmbedStats,
+    todo: list[SourceItem],
+    net: AttrNet,
+    cat: CatalogStore,
+    write_batch: int,
+    cpus_per_actor: int,
+    gpus_per_actor: float,
+    progress: bool,
+) -> None:
+    """The pipeline: blocks -> actor pool (embedding) -> driver (catalog adds of ``write_batch`` rows);
+    counts into ``stats``."""
     import ray.data
+    from tqdm import tqdm
 
     ctx = ray.data.DataContext.get_current()
     saved = (ctx.enable_progress_bars, ctx.execution_options.preserve_order)
     ctx.enable_progress_bars = False  # ours is the driver's tqdm (images written, images/s)
     ctx.execution_options.preserve_order = True  # written in source order, as the single-process path does
     logging.getLogger("ray.data").setLevel(logging.ERROR)
-    actors = stats.actors
+    actors, batch_size = stats.actors, stats.batch_size
+    by_id = {it.id: it for it in todo}
     rows = max(1, min(batch_size * 4, -(-len(todo) // (4 * actors))))
     device = "cuda" if gpus_per_actor > 0 else "cpu"
     t0 = time.perf_counter()
