@@ -238,3 +238,30 @@ def test_milvus_lite_catalog(world, local_ray):
             assert hit[1].id == i and hit[0] == pytest.approx(1.0, abs=1e-4)
     finally:
         cat.close()
+
+
+def test_cli_build_with_ray_then_add(world, local_ray, tmp_path):
+    """`fashionlab index build --engine ray` makes the catalog the local engine makes; it records an
+    `asset:NAME` model as the name, so `index add` finds the network again (it used to record /cwd/asset:NAME
+    and refuse); a re-run of the build is a resume that embeds nothing again; a bad engine is named."""
+    from typer.testing import CliRunner
+
+    from fashionlab.cli import app
+
+    runner = CliRunner()
+    out = tmp_path / "cat"
+    args = ["index", "build", "--model", MODEL, "--data", str(world["data"]), "--out", str(out), "--split", "train"]
+    res = runner.invoke(app, [*args, "--engine", "ray", "--actors", "1", "--batch-size", "8"])
+    assert res.exit_code == 0, res.output
+    cat = Catalog.open(out)
+    assert cat.meta["model"] == MODEL
+    train = [it.id for it in list_source(world["data"], splits=["train"])]
+    assert [it.id for it in cat.items()] == train
+    cat.close()
+    again = runner.invoke(app, [*args, "--engine", "ray", "--actors", "1"])
+    assert again.exit_code == 0 and "0 embedded" in again.output, again.output
+    res = runner.invoke(app, ["index", "add", str(out), "--data", str(world["data"]), "--split", "test"])
+    assert res.exit_code == 0, res.output
+    assert len(Catalog.open(out)) == len(train) + len(list_source(world["data"], splits=["test"]))
+    bad = runner.invoke(app, [*args, "--engine", "spark"])
+    assert isinstance(bad.exception, InputError) and "unknown engine 'spark'" in str(bad.exception)

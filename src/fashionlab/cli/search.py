@@ -77,8 +77,14 @@ def predict(
 
 @index_app.command("build")
 def index_build(
-    model: Annotated[Path, typer.Option(help="Trained attribute network (run folder or export/).")],
-    data: Annotated[Path, typer.Option(help="Dataset whose images go into the catalog.")],
+    model: Annotated[str, typer.Option(help="Trained attribute network (run folder, export/ or asset:NAME).")],
+    data: Annotated[
+        Path,
+        typer.Option(
+            help="Dataset whose images go into the catalog (with --engine ray also a folder of images or a text "
+            "file of image paths / URLs)."
+        ),
+    ],
     out_dir: Annotated[str, typer.Option("--out", help=f"The new catalog: {LOCATION}.")],
     split: Annotated[str | None, typer.Option(help="Comma-separated splits to index (default: all).")] = None,
     prototype_split: Annotated[str, typer.Option(help="Split whose images give the value prototypes.")] = "train",
@@ -96,8 +102,43 @@ def index_build(
         ),
     ] = "auto",
     batch_size: Annotated[int, typer.Option(help="Images per forward pass.")] = 64,
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="local: this process; ray: Ray Data actors (a local Ray, or a cluster with --address), resumable: "
+            "a re-run continues a killed build without embedding again what was written."
+        ),
+    ] = "local",
+    actors: Annotated[int, typer.Option(help="--engine ray: embedding actors.")] = 2,
+    address: Annotated[
+        str | None, typer.Option(help="--engine ray: a Ray cluster (auto, ray://HEAD:10001); default: a local Ray.")
+    ] = None,
+    gpus_per_actor: Annotated[float, typer.Option(help="--engine ray: GPUs per actor on a cluster that has them.")] = 0,
 ) -> None:
     """Embed a dataset into a new searchable catalog."""
+    if engine not in ("local", "ray"):
+        raise InputError(f"unknown engine {engine!r}; valid: local, ray", field="--engine")
+    if engine == "ray":
+        from ..search.ray_embed import embed_with_ray, prepare_catalog
+
+        if prototype_data is None and not (data / "dataset.json").is_file():
+            raise InputError(
+                "--engine ray on a folder of images or a list of URLs needs --prototype-data (a labelled dataset)",
+                field="--prototype-data",
+            )
+        cat = prepare_catalog(
+            model, out_dir, prototype_data=prototype_data or data, prototype_split=prototype_split, index_kind=index
+        )
+        try:
+            stats = embed_with_ray(
+                data, model, cat, batch_size=batch_size, actors=actors, address=address,
+                splits=parse_list(split), gpus_per_actor=gpus_per_actor,
+            )  # fmt: skip
+            out.print(stats.summary())
+            out.print(f"catalog {out_dir}: {len(cat)} items, index {cat.meta.get('index')}")
+        finally:
+            cat.close()
+        return
     from ..search.build import build_catalog
 
     cat = build_catalog(

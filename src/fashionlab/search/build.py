@@ -93,6 +93,13 @@ def labelled_prototypes(model: AttrNet, items: list[Item], vectors: dict[str, np
     return prototypes(vectors, labels, model.attributes, regions, model.region_attributes)
 
 
+def model_reference(model_path: str | Path) -> str:
+    """How a catalog records its attribute network: ``asset:NAME`` as it is (it is found by name wherever the
+    package is installed), a run or export folder as its absolute path."""
+    text = str(model_path)
+    return text if text.startswith("asset:") else str(Path(model_path).resolve())
+
+
 def build_catalog(
     model_path: str | Path,
     data: str | Path,
@@ -121,7 +128,7 @@ def build_catalog(
     protos = labelled_prototypes(model, p_items, p_vecs)
     cat = create_catalog(
         out,
-        model_path=str(Path(model_path).resolve()),
+        model_path=model_reference(model_path),
         attributes=model.attributes,
         prototypes=protos,
         index_kind=index_kind,

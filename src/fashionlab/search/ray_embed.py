@@ -189,7 +189,7 @@ def prepare_catalog(
     """The catalog at ``out`` for :func:`embed_with_ray`: opened when one is there (a resumed build),
     otherwise created empty with the value prototypes of ``prototype_data`` (a labelled dataset), as
     :func:`.build.build_catalog` creates it (same prototypes, metadata and model identity)."""
-    from .build import embed_dataset, labelled_prototypes, load_model_for_search
+    from .build import embed_dataset, labelled_prototypes, load_model_for_search, model_reference
     from .locations import create_catalog, open_catalog
     from .query import model_identity
     from .uri import is_milvus
@@ -207,7 +207,7 @@ def prepare_catalog(
     )
     return create_catalog(
         out,
-        model_path=str(Path(model_path).resolve()) if not str(model_path).startswith("asset:") else str(model_path),
+        model_path=model_reference(model_path),
         attributes=model.attributes,
         prototypes=labelled_prototypes(model, items, vecs),
         index_kind=index_kind,
