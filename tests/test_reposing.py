@@ -321,6 +321,42 @@ def test_eval_pose_scores_models_and_reference_rows(tiny_repose, tmp_path):
     assert f"| {steps:,} |" in (tmp_path / "e" / "pose.md").read_text().split("| method | iterations |")[1]
 
 
+def test_eval_pose_with_estimated_source_poses(tiny_repose, tmp_path):
+    """--source-pose estimated feeds each model the source pose its own keypoint estimator finds (the path of
+    `fashionlab pose` on a photograph): another result than the annotated poses, and the caption says so."""
+    from fashionlab.metrics.pose_eval import reposer_method
+
+    common = ["eval", "pose", str(tiny_repose["run"]), "--data", tiny_repose["data"], "--split", "train",
+              "--keypoint-model", str(tiny_repose["keypoints"]), "--evaluator", "none", "--pairs", "4",
+              "--no-progress"]  # fmt: skip
+    for mode in ("annotated", "estimated"):
+        res = runner.invoke(app, [*common, "--source-pose", mode, "--out", str(tmp_path / mode)])
+        assert res.exit_code == 0, res.output
+        assert f"Source poses: {mode}" in (tmp_path / mode / "pose.md").read_text()
+    # which source pose reaches the generator: the pair's own, or the one the model's estimator finds
+    model = fashionlab.load(tiny_repose["run"])
+    seen = {}
+    model.generate = lambda image, source, target: seen.setdefault("source", source)
+    found = torch.full((2, 18, 2), 5.0)
+
+    class Estimator(torch.nn.Module):
+        def predict(self, images):
+            seen["estimator_saw"] = images
+            return found
+
+    model._keypoint_net = Estimator()
+    batch = {"source_image": torch.zeros(2, 3, 32, 16), "source_keypoints": torch.ones(2, 18, 2)}
+    batch["target_keypoints"] = torch.zeros(2, 18, 2)
+    reposer_method(model, "annotated")(batch)
+    assert torch.equal(seen.pop("source"), batch["source_keypoints"]) and "estimator_saw" not in seen
+    reposer_method(model, "estimated")(batch)
+    assert torch.equal(seen["source"], found) and torch.equal(seen["estimator_saw"], batch["source_image"])
+    res = runner.invoke(app, [*common, "--source-pose", "guessed"])
+    assert isinstance(res.exception, InputError) and "unknown source pose 'guessed'" in str(res.exception)
+    with pytest.raises(InputError, match="valid: annotated, estimated"):
+        reposer_method(fashionlab.load(tiny_repose["run"]), "guessed")
+
+
 def test_eval_pose_names_its_scorer_and_whether_it_shares_the_models_people():
     from fashionlab.cli.evaluate_pose import eval_pose
     from fashionlab.metrics.pose_eval import scorer_note

@@ -46,6 +46,13 @@ def eval_pose(
     out_dir: Annotated[
         Path | None, typer.Option("--out", help="A new folder: pose.md, grid.png, displacement.png, reports.json.")
     ] = None,
+    source_pose: Annotated[
+        str,
+        typer.Option(
+            help="annotated: the pairs' own source poses (the papers' protocol); estimated: found on the source "
+            "picture by the keypoint estimator each model names (what `fashionlab pose` does with a photograph)."
+        ),
+    ] = "annotated",
     grid_rows: Annotated[int, typer.Option(help="Pairs shown in the grid.")] = 8,
     batch_size: Annotated[int, typer.Option(help="Pairs per batch.")] = 32,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
@@ -89,15 +96,23 @@ def eval_pose(
         str(data), size, keypoint_net, attr, split=split, pairs=pairs, batch_size=batch_size, progress=progress
     )
     methods = [("identity (output = source)", identity_method), ("ground truth (output = target)", ground_truth_method)]
-    methods += [(name, reposer_method(r)) for name, r in reposers]
+    if source_pose not in ("annotated", "estimated"):
+        raise InputError(f"unknown source pose {source_pose!r}; valid: annotated, estimated", field="--source-pose")
+    methods += [(name, reposer_method(r, source_pose)) for name, r in reposers]
     reports = [ev.run(name, method) for name, method in methods]
     table = pose_table(reports)
     scorer = scorer_note(keypoint_model, [(name, m) for (name, _), (m, _) in zip(reposers, loaded, strict=True)]) + "."
     disp = {k: ev.displacement_summary().get(k, float("nan")) for k in ("mean", "median", "p10", "p90")}
+    found = (
+        " (found on the source picture by the keypoint estimator each model names)"
+        if source_pose == "estimated"
+        else ""
+    )
     caption = (
         f"{reports[0].pairs} {split} pairs of {data.name} at {size[0]}x{size[1]}; keypoint displacement "
         f"source -> target in head sizes: mean {disp['mean']:.2f}, median {disp['median']:.2f}, "
-        f"10-90% {disp['p10']:.2f}-{disp['p90']:.2f}. {scorer} FID-like and preservation with {evaluator}."
+        f"10-90% {disp['p10']:.2f}-{disp['p90']:.2f}. Source poses: {source_pose}{found}. "
+        f"{scorer} FID-like and preservation with {evaluator}."
     )
     # training: iterations and hours of each model (its run's stats.jsonl, or what an export of a checkpoint
     # records), so checkpoints of one run at 1, 2 and 4 hours read as such
@@ -130,7 +145,7 @@ def eval_pose(
     columns = [denormalise(batch["source_image"])]
     columns.append(np.stack([draw_skeleton(blank, k.numpy()) for k in batch["target_keypoints"]]))
     columns.append(denormalise(batch["target_image"]))
-    columns += [denormalise(reposer_method(r)(batch).float().cpu()) for _, r in reposers]
+    columns += [denormalise(reposer_method(r, source_pose)(batch).float().cpu()) for _, r in reposers]
     grid = image_grid([[c[i] for c in columns] for i in range(len(shown))])
     Image.fromarray(grid).save(out_dir / "grid.png")
     title = "keypoint displacement source -> target (head sizes)"

@@ -44,6 +44,7 @@ from tqdm import tqdm
 from ..data.imaging import denormalise
 from ..data.loader import collate
 from ..data.pairs import PosePairDataset, pair_displacement
+from ..errors import InputError
 from .editing import _evaluator_outputs, frechet_distance
 from .pose import l1, mask_ssim, pckh, pose_mask, pose_ssim
 from .pose_detail import head_scores, pckh_per_joint, silhouette_l1
@@ -64,10 +65,21 @@ def ground_truth_method(batch: dict[str, Any]) -> torch.Tensor:
     return batch["target_image"]
 
 
-def reposer_method(model) -> PoseMethod:
-    """A loaded re-posing model (:class:`~fashionlab.models.reposing.reposer.Reposer`) as a method, fed the
-    dataset's keypoints for both poses (as the official test scripts feed the annotated poses)."""
-    return lambda batch: model.generate(batch["source_image"], batch["source_keypoints"], batch["target_keypoints"])
+def reposer_method(model, source_pose: str = "annotated") -> PoseMethod:
+    """A loaded re-posing model (:class:`~fashionlab.models.reposing.reposer.Reposer`) as a method. The target
+    pose is the dataset's; the source pose is the dataset's too with ``source_pose="annotated"`` (as the
+    official test scripts feed the annotated poses), or found on the source picture by the keypoint estimator
+    the model names with ``"estimated"`` (what ``fashionlab pose`` and the service do with a photograph)."""
+    if source_pose not in ("annotated", "estimated"):
+        raise InputError(f"unknown source pose {source_pose!r}; valid: annotated, estimated", field="source_pose")
+    if source_pose == "annotated":
+        return lambda batch: model.generate(batch["source_image"], batch["source_keypoints"], batch["target_keypoints"])
+
+    def run(batch):
+        found = model.keypoint_net().predict(batch["source_image"].to(next(model.G.parameters()).device))
+        return model.generate(batch["source_image"], found, batch["target_keypoints"])
+
+    return run
 
 
 @dataclass
