@@ -109,10 +109,13 @@ def test_shipped_models_are_fp16_and_reference_each_other_by_tensor_hash():
         assert meta["storage"]["dtype"] == "fp16" and meta["provenance"]["steps"] > 0, folder
         sizes[folder.name] = (folder / WEIGHTS_FILE).stat().st_size
     # the 35 MB target was set for the models of issue #14 and still holds for them; the scorers added since
-    # for issues #15/#16 (evaluators trained on other people, e.g. keypoints-synth128x64-eval) come on top, so
-    # all shipped models together have their own, looser bound
+    # for issues #15/#16 (evaluators trained on other people, e.g. keypoints-synth128x64-eval) and the default
+    # re-poser of issue #16 (deform-synth128x64: 8.6M parameters, 17.2 MB) come on top, so all shipped models
+    # together have their own, looser bound
     assert set(sizes) >= ISSUE_14_SET and sum(sizes[k] for k in ISSUE_14_SET) < 35e6
-    assert sum(sizes.values()) < 40e6
+    assert sum(sizes.values()) < 55e6
+    deform = json.loads((ASSETS / "deform-synth128x64" / CONFIG_FILE).read_text())
+    assert deform["extra"]["keypoint_model_tensor_sha256"] == export_tensor_hash(ASSETS / "keypoints-synth128x64")
     amgan = json.loads((ASSETS / "amgan-synth64" / CONFIG_FILE).read_text())
     assert amgan["extra"]["classifier"]["source"]["tensor_sha256"] == export_tensor_hash(ASSETS / "attrnet-synth64")
     xing = json.loads((ASSETS / "xinggan-synth128x64" / CONFIG_FILE).read_text())
@@ -201,3 +204,14 @@ def test_file_sha256_is_of_the_bytes(tmp_path):
     f = tmp_path / "x.bin"
     f.write_bytes(b"abc")
     assert file_sha256(f) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+
+def test_training_table_reads_a_shipped_checkpoint_export():
+    """`eval compare|pose` name shipped models as asset:NAME: their training row comes from the provenance of
+    the export (the default re-poser is a checkpoint of a longer run: its step and training time)."""
+    from fashionlab.cli.evaluate import training_table
+
+    table = training_table([("deform", Path("asset:deform-synth128x64"))])
+    checkpoint = json.loads((ASSETS / "deform-synth128x64" / CONFIG_FILE).read_text())["provenance"]["checkpoint"]
+    assert f"| deform | {checkpoint['step']:,} |" in table
+    assert f"| {checkpoint['training_seconds'] / 3600:.2f} |" in table

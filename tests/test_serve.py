@@ -65,7 +65,7 @@ def test_health_models_samples_and_schema(client):
     assert h["status"] == "ok" and h["models"] == ["attrnet", "editor", "reposer"] and h["catalog_items"] == 60
     models = {m["role"]: m for m in client.get("/v1/models").json()}
     assert models["editor"]["kind"] == "amgan" and "# amgan-synth64" in models["editor"]["card"]
-    assert models["reposer"]["kind"] == "xinggan" and models["attrnet"]["input"]["size"] == [128, 128]
+    assert models["reposer"]["kind"] == "deform" and models["attrnet"]["input"]["size"] == [128, 128]
     samples = client.get("/v1/samples").json()
     assert [s["kind"] for s in samples].count("person") == 6 and len(samples) == 18
     with Image.open(io.BytesIO(client.get(samples[0]["url"]).content)) as im:

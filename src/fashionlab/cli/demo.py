@@ -184,7 +184,7 @@ def demo(
         out.print(f"[8/9] re-posing: no shipped re-posing model ({SHIPPED_REPOSER}) in this install")
     else:
         out.print(
-            f"[8/9] the shipped XingGAN ({SHIPPED_REPOSER}) renders four new people in new poses, their own "
+            f"[8/9] the shipped Deformable GAN ({SHIPPED_REPOSER}) renders four new people in new poses, their own "
             f"pose found by the shipped keypoint estimator (source | target pose | result | exact ground truth): "
             f"{reposed[0]}; SSIM to the truth {reposed[1]:.3f} (output = source: {reposed[2]:.3f})"
         )

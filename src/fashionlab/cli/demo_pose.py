@@ -1,4 +1,5 @@
-"""The re-posing step of ``fashionlab demo``: the shipped XingGAN renders unseen people in new poses, next to
+"""The re-posing step of ``fashionlab demo``: the shipped Deformable GAN (the default re-poser since 2026-12-04;
+the shipped XingGAN stays loadable as ``asset:xinggan-synth128x64``) renders unseen people in new poses, next to
 the exact ground truth SynthFashion renders for the same person in the same pose."""
 
 from __future__ import annotations
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-SHIPPED_REPOSER = "xinggan-synth128x64"
+SHIPPED_REPOSER = "deform-synth128x64"
 
 
 def pose_demo(out_path: Path, people: int = 4, seed: int = 424242, model: str | Path | None = None):

@@ -301,9 +301,11 @@ def training_table(rows: list[tuple[str, Path]]) -> str:
     stats.jsonl, or the step and training time an export of a checkpoint records; "-" for a bare export)."""
     from ..engine.export import export_dir
     from ..engine.logger import training_time
+    from ..models.registry import model_path
 
     lines = ["| method | iterations | s/iteration | training hours |", "|---|---|---|---|"]
     for name, path in rows:
+        path = model_path(path) if str(path).startswith("asset:") else path  # a shipped model's own folder
         run = path.parent if export_dir(path) == path and path.name == "export" else path
         t = training_time(run)
         at = _checkpoint_provenance(path)  # an export of a checkpoint (fashionlab export) knows its own time

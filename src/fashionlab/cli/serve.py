@@ -23,9 +23,9 @@ def serve(
         "asset:attrnet-synth128"
     ),
     editor: Annotated[str, typer.Option(help="Editor (AMGAN, StarGAN); 'none' for none.")] = "asset:amgan-synth64",
-    reposer: Annotated[str, typer.Option(help="Re-posing model (XingGAN, PATN); 'none' for none.")] = (
-        "asset:xinggan-synth128x64"
-    ),
+    reposer: Annotated[
+        str, typer.Option(help="Re-posing model (Deformable GAN, XingGAN, PATN); 'none' for none.")
+    ] = "asset:deform-synth128x64",
     catalog: Annotated[
         str | None,
         typer.Option(

@@ -86,7 +86,7 @@ def create_app(config: ServeConfig | None = None, state: ServiceState | None = N
     app = FastAPI(
         title="fashionlab",
         version=__version__,
-        description="Understand, search, edit and re-pose garment images (FashionSearchNet, AMGAN, XingGAN).",
+        description="Understand, search, edit and re-pose garment images (FashionSearchNet, AMGAN, Deformable GAN).",
         docs_url=None,  # Swagger UI loads from a CDN; the schema is at /openapi.json
         redoc_url=None,
         lifespan=lifespan,

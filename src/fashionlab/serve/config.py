@@ -32,7 +32,7 @@ class ServeConfig:
     api_key: str | None = None  # required for any bind outside loopback
     attrnet: str | None = "asset:attrnet-synth128"
     editor: str | None = "asset:amgan-synth64"
-    reposer: str | None = "asset:xinggan-synth128x64"
+    reposer: str | None = "asset:deform-synth128x64"
     catalog: Path | str | None = None
     demo_catalog_items: int = 400
     work_dir: Path | None = None  # where a demo catalog and uploads go (default: a temporary folder)
