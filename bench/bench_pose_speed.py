@@ -7,9 +7,9 @@ attention's memory and time at three resolutions, and the on-the-fly heatmaps.
 
 ``iteration``: one full training step (G forward/backward through both discriminators, then both
 discriminators) of XingGAN at the official Market widths (ngf 64, nine blocks, 44.9M-parameter G, two
-ResNet discriminators) at 128x64, fp32 and bf16, plus the two cpu presets; the official code's measured
-12.7 s per iteration (batch 8, this machine) is the reference. Also checks that the SDPA and plain
-attention give the same fp32 output.
+ResNet discriminators) at 128x64, fp32 and bf16, plus the two cpu presets; ours alone (the ratio to the
+official code comes from ``bench/bench_xinggan_official.py``, which times both in one process). Also checks
+that the SDPA and plain attention give the same fp32 output.
 ``attention``: for 128x64, 128x128 and 256x176 (512, 1,024 and 2,816 positions per Xing block), a forward
 and backward of the official-width generator at batch 2 with the memory-efficient SDPA attention and with
 the plain softmax(QK^T)V, each in its own process: peak resident memory (``ru_maxrss``) and seconds.

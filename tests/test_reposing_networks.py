@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from fashionlab.models.reposing.attention import CrossAttention, spatial_attention
+from fashionlab.models.reposing import attention as attention_module
+from fashionlab.models.reposing.attention import CrossAttention, attention_for_device, spatial_attention
 from fashionlab.models.reposing.networks import (
     PatnBlock,
     PatnGenerator,
@@ -73,6 +74,36 @@ def test_plain_attention_is_unscaled_softmax_and_sdpa_matches_it():
     torch.testing.assert_close(sdpa, expected, atol=1e-5, rtol=0)
     scaled = spatial_attention(query / 2, key, value, "plain")  # a 1/sqrt(4) scaling would give this
     assert (scaled - plain).abs().max() > 1e-2
+
+
+def test_auto_attention_runs_plain_on_cpu_and_sdpa_elsewhere(monkeypatch):
+    """The default (``auto``) takes the path measured faster per device: the plain softmax on the CPU (SDPA was
+    2.4x slower there, docs/benchmarks.md), the fused kernel on other devices."""
+    assert XingGeneratorConfig().attention == "auto"
+    assert attention_for_device("cpu") == "plain"
+    assert attention_for_device(torch.device("cuda", 0)) == "sdpa"
+    assert attention_for_device("meta") == "sdpa"
+    calls = []
+    real_sdpa = attention_module.F.scaled_dot_product_attention
+
+    def counting_sdpa(*args, **kwargs):
+        calls.append(1)
+        return real_sdpa(*args, **kwargs)
+
+    monkeypatch.setattr(attention_module.F, "scaled_dot_product_attention", counting_sdpa)
+    torch.manual_seed(0)
+    generator = XingGenerator(XingGeneratorConfig(**SMALL))
+    set_gammas(generator, 1.0)
+    generator(*pose_inputs(1, 32, 16)).sum().backward()
+    assert calls == []  # the CPU default never reaches SDPA
+    query, key, value = torch.randn(1, 2, 4, 4), torch.randn(1, 2, 4, 4), torch.randn(1, 4, 4, 4)
+    expected = spatial_attention(query, key, value, "plain")
+    torch.testing.assert_close(spatial_attention(query, key, value, "sdpa"), expected, atol=1e-5, rtol=0)
+    assert len(calls) == 1  # an explicit "sdpa" still runs it
+    # on a non-CPU tensor "auto" takes SDPA: the meta device runs shapes only
+    meta = [t.to("meta") for t in (query, key, value)]
+    assert spatial_attention(*meta).shape == (1, 4, 4, 4)
+    assert len(calls) == 2
 
 
 def test_sdpa_and_plain_generators_agree():

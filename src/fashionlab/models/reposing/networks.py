@@ -65,7 +65,7 @@ class XingGeneratorConfig:
     norm: NormKind = "batch"  # Market: batch, DeepFashion: instance
     dropout: float = 0.5  # in the blocks' streams (official: 0.5, active); 0 = off
     candidates: int = 10  # RGB candidates per decoder (official: 10 + 10, plus the source image: 21 maps)
-    attention: AttentionImplementation = "sdpa"  # "sdpa" (memory-efficient kernels) or "plain" softmax(QK^T)V
+    attention: AttentionImplementation = "auto"  # "auto" (plain on the CPU, else sdpa), "sdpa" or "plain"
     pose_channels: int = 18  # heatmaps per pose (OpenPose's 18 keypoints)
 
 
@@ -163,7 +163,7 @@ class XingBlock(nn.Module):
         shape_in_channels: int,
         norm: NormKind,
         dropout: float,
-        attention: AttentionImplementation = "sdpa",
+        attention: AttentionImplementation = "auto",
     ):
         super().__init__()
         self.appearance_stream = _block_stream(channels, channels, norm, dropout, final_norm=True)
