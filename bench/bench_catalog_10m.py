@@ -1,0 +1,558 @@
+"""FAISS indexes for a 10M-item catalog on one machine, on vectors drawn to match real embeddings (issue #17, part 3).
+
+    OMP_NUM_THREADS=1 python bench/bench_catalog_10m.py --n 10000000 --work bench-10m --out scale-10m.json
+    OMP_NUM_THREADS=1 python bench/bench_catalog_10m.py --n 1000000 --nlist 1024 --skip realism,manip \
+        --indexes ivfflat,ivfsqfp16,ivfsq8,ivfpq32 --work bench-10m --out scale-1m.json
+
+Five steps, each printed as a markdown table and written to the ``--out`` JSON (``--skip`` leaves some out):
+
+0. **cost**: GFLOP per image and images/s of the shipped 64 px and 128 px attribute networks alone.
+1. **Real embeddings.** ``--real`` SynthFashion images (64 px, seed 41, no region mix; split 80/10/10) are
+   rendered and embedded with the shipped ``asset:attrnet-synth64`` (``search.build.embed_dataset``), one
+   thread; both rates are measured. Kept in ``--work`` for re-runs.
+2. **The draw.** A mixture with one component per attribute combination (sleeve x colour x pattern x collar x
+   fastening, 3,456 possible) is fitted to the ``global`` vectors of every other train image: each component's
+   mean is its images' mean vector and its weight their share; the within-combination covariance is *shared*
+   (pooled over all components, divided by images minus components), because a combination has about seven
+   fit images, too few for a 128x128 covariance of its own. A draw picks a component by weight, adds a
+   Gaussian with the shared covariance to its mean and L2-normalises (the network's output is normalised).
+   Realism check at the size of the held-out real set (the other train images): recall@30 of the same
+   indexes (built the same way) on the real vectors, the mixture's draws and one Gaussian's draws (part 1's
+   method, for comparison), and the inner products of each query with its 1st and 30th nearest neighbours.
+3. **The big collection.** ``--n`` drawn vectors (chunks of 250k, float32, to a file in ``--work``), 200
+   drawn queries, exact top-30 by a chunked brute-force pass. Per index: build time (k-means on a sample,
+   assignment, encoding), bytes of the written index, process RSS, and a sweep of nprobe / efSearch with
+   single-query p50/p99 latency (one thread) and recall@30 against the exact top-30 (also tie-tolerant: the
+   share of hits whose exact inner product is within 1e-3 of the exact 30th best). The IVF indexes share
+   one coarse quantizer and one assignment pass (their build times include both). HNSW indexes are built on
+   the first ``--hnsw-n`` vectors (1M by default, to keep the run within its time budget: one thread builds
+   about 15-17k vectors/s at 1M, slower as the graph grows) with their own exact ground truth. The chosen
+   index meets recall@30 >= 0.95 at p50 < 20 ms with the fewest bytes.
+4. **Manipulation quality.** A folder catalog (``search.catalog``) of the real train+val images is queried
+   with "this, but with ATTRIBUTE=VALUE" from test images through ``search.query.Searcher`` and
+   ``metrics.retrieval.evaluate_manipulation`` (top-30 accuracy), first with the catalog's exact index, then
+   with each of ``--manip-kinds`` (nlist = 4 sqrt(n), the catalog's rule) at each nprobe; also the recall@30 of
+   the manipulated queries' hits against exact. The same on a ``--manip-drawn`` catalog of drawn vectors
+   (labelled by their component) queried by the real test images.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import resource
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import faiss
+import numpy as np
+from faiss.contrib.ivf_tools import add_preassigned
+from tqdm import tqdm
+
+from fashionlab.data.format import Item, load_dataset
+from fashionlab.metrics.retrieval import evaluate_manipulation, plan_queries
+from fashionlab.models.attrnet import AttrNet
+from fashionlab.search.build import attribute_labels, embed_dataset, labelled_prototypes, load_model_for_search
+from fashionlab.search.catalog import Catalog, build_index
+from fashionlab.search.query import Searcher, model_identity
+from fashionlab.synth.generate import SynthConfig, generate_dataset
+
+MODEL = "asset:attrnet-synth64"
+K = 30
+CHUNK = 250_000
+IVF_PROBES = (8, 16, 32, 64, 128, 256)
+HNSW_EFS = (32, 64, 128, 256, 512)
+TIE = 1e-3  # tie-tolerant recall: a hit within this inner product of the exact 30th counts
+SQ_TYPES = {"ivfsq8": faiss.ScalarQuantizer.QT_8bit, "ivfsqfp16": faiss.ScalarQuantizer.QT_fp16}
+SLOW_MS = 60.0  # a sweep stops once p50 is above this (the target is 20 ms)
+
+
+# ---------------------------------------------------------------------------------------------- real vectors
+def real_embeddings(work: Path, n: int) -> tuple[list[Item], dict[str, np.ndarray], dict[str, float]]:
+    """Items and vectors of ``n`` rendered SynthFashion images (cached in ``work``), with the measured
+    rendering and embedding rates (images/s, one thread) of the run that made them."""
+    root, cache, rates_file = work / f"real-{n}", work / f"real-{n}-vectors.npz", work / f"real-{n}-rates.json"
+    if cache.exists() and rates_file.exists():
+        with np.load(cache) as z:
+            vecs = {k: z[k] for k in z.files}
+        return load_dataset(root).items, vecs, json.loads(rates_file.read_text())
+    t = time.perf_counter()
+    generate_dataset(root, SynthConfig(n=n, size=(64, 64), seed=41, workers=1))
+    render_s = time.perf_counter() - t
+    model = load_model_for_search(MODEL)
+    t = time.perf_counter()
+    _, items, vecs = embed_dataset(model, root, None, batch_size=128)
+    embed_s = time.perf_counter() - t
+    rates = {"render_per_s": round(n / render_s, 1), "embed_per_s": round(n / embed_s, 1)}
+    np.savez(cache, **vecs)
+    rates_file.write_text(json.dumps(rates))
+    return items, vecs, rates
+
+
+def network_cost(names: tuple[str, ...] = (MODEL, "asset:attrnet-synth128"), batch: int = 128) -> list[dict]:
+    """Per shipped attribute network: GFLOP per image (torch's flop counter, one embedding) and images/s of
+    the network alone (random pixels, batches of ``batch``, the process's torch threads)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from fashionlab.search.embed import embed_batch
+
+    rows = []
+    for name in names:
+        model = load_model_for_search(name).eval()
+        size = model.preprocess.size
+        side = size if isinstance(size, int) else size[0]
+        x = torch.randn(batch, 3, side, side)
+        with FlopCounterMode(display=False) as counter:
+            embed_batch(model, x[:1])
+        embed_batch(model, x)
+        t = time.perf_counter()
+        for _ in range(3):
+            embed_batch(model, x)
+        rate = 3 * batch / (time.perf_counter() - t)
+        rows.append({"model": name, "px": side, "gflop_per_image": round(counter.get_total_flops() / 1e9, 3)})
+        rows[-1]["images_per_s"] = round(rate, 1)
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------- the draw
+@dataclass
+class ComboMixture:
+    """A Gaussian mixture over L2-normalised vectors: one component per attribute combination (its mean
+    vector, its share of the images as weight) with one shared within-combination covariance."""
+
+    means: np.ndarray  # (C, d)
+    weights: np.ndarray  # (C,)
+    labels: np.ndarray  # (C, A) the attribute value indices of each component
+    chol: np.ndarray  # (d, d) lower Cholesky factor of the shared covariance
+
+    @classmethod
+    def fit(cls, vecs: np.ndarray, labels: np.ndarray, by_combination: bool = True) -> ComboMixture:
+        """Fit to (N, d) vectors with (N, A) attribute labels; ``by_combination=False`` is one Gaussian."""
+        x = vecs.astype(np.float64)
+        keys = np.unique(labels, axis=0, return_inverse=True)[1].ravel() if by_combination else np.zeros(len(x), int)
+        n_comp = int(keys.max()) + 1
+        counts = np.bincount(keys, minlength=n_comp)
+        means = np.zeros((n_comp, x.shape[1]))
+        np.add.at(means, keys, x)
+        means /= counts[:, None]
+        resid = x - means[keys]
+        cov = resid.T @ resid / max(len(x) - n_comp, 1)
+        comp_labels = np.zeros((n_comp, labels.shape[1]), labels.dtype)
+        comp_labels[keys] = labels
+        chol = np.linalg.cholesky(cov + 1e-9 * np.eye(len(cov)))
+        return cls(means.astype(np.float32), counts / counts.sum(), comp_labels, chol.astype(np.float32))
+
+    def draw(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """(n, d) float32 normalised vectors and the component of each."""
+        comp = rng.choice(len(self.weights), size=n, p=self.weights)
+        x = self.means[comp] + rng.standard_normal((n, self.chol.shape[0]), dtype=np.float32) @ self.chol.T
+        x /= np.linalg.norm(x, axis=1, keepdims=True)
+        return x, comp
+
+
+# ---------------------------------------------------------------------------------------------- measuring
+def rss_mb() -> tuple[float, float]:
+    """(current, peak) resident set size of this process in MB."""
+    status = Path("/proc/self/status").read_text()
+    cur = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS"))
+    return cur / 1024, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def exact_topk(
+    chunks: Callable[[], Iterator[np.ndarray]], queries: np.ndarray, k: int = K
+) -> tuple[np.ndarray, np.ndarray]:
+    """(Q, k) ids and inner products of the exact top-k, best first, one brute-force pass over the chunks."""
+    best_s = np.full((len(queries), k), -np.inf, np.float32)
+    best_i = np.zeros((len(queries), k), np.int64)
+    start = 0
+    for x in chunks():
+        s = queries @ x.T
+        part = np.argpartition(-s, k, axis=1)[:, :k]
+        cand_s = np.concatenate([best_s, np.take_along_axis(s, part, 1)], 1)
+        cand_i = np.concatenate([best_i, part + start], 1)
+        top = np.argsort(-cand_s, axis=1)[:, :k]
+        best_s, best_i = np.take_along_axis(cand_s, top, 1), np.take_along_axis(cand_i, top, 1)
+        start += len(x)
+    return best_i, best_s
+
+
+def recall(found: np.ndarray, exact: np.ndarray) -> float:
+    """Mean share of the exact top-k found."""
+    return float(np.mean([len(set(f) & set(e)) / exact.shape[1] for f, e in zip(found, exact, strict=True)]))
+
+
+def timed_search(index: faiss.Index, queries: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """(ids, p50 ms, p99 ms) of single queries, one at a time."""
+    for q in queries[:5]:
+        index.search(q[None], K)
+    ids, lat = [], []
+    for q in queries:
+        t = time.perf_counter()
+        ids.append(index.search(q[None], K)[1][0])
+        lat.append((time.perf_counter() - t) * 1000)
+    return np.stack(ids), float(np.percentile(lat, 50)), float(np.percentile(lat, 99))
+
+
+def nn_stats(vecs: np.ndarray, queries: np.ndarray) -> dict[str, float]:
+    """Inner product of each query with its 1st and 30th nearest neighbour: mean and 5/50/95th percentiles."""
+    s = np.sort(queries @ vecs.T, axis=1)[:, ::-1]
+    out = {}
+    for name, col in (("nn1", s[:, 0]), ("nn30", s[:, K - 1])):
+        out |= {f"{name}_mean": float(col.mean())}
+        out |= {f"{name}_p{p}": float(np.percentile(col, p)) for p in (5, 50, 95)}
+    return {k: round(v, 4) for k, v in out.items()}
+
+
+def print_table(rows: list[dict], cols: list[str]) -> None:
+    print("\n| " + " | ".join(cols) + " |\n|" + "---|" * len(cols))
+    for r in rows:
+        print("| " + " | ".join(str(r.get(c, "-")) for c in cols) + " |", flush=True)
+
+
+# ---------------------------------------------------------------------------------------------- indexes
+def small_index(kind: str, vecs: np.ndarray) -> faiss.Index:
+    """The realism check's indexes at a small size: the folder catalog's IVF and IVF-PQ (nprobe 16), IVF-SQ8
+    with the same nlist and nprobe, HNSW32 flat (efSearch 64)."""
+    if kind in ("ivf", "ivfpq"):
+        return build_index(vecs, kind)
+    d, nlist = vecs.shape[1], max(16, int(4 * np.sqrt(len(vecs))))
+    if kind in SQ_TYPES:
+        index = faiss.IndexIVFScalarQuantizer(
+            faiss.IndexFlatIP(d), d, nlist, SQ_TYPES[kind], faiss.METRIC_INNER_PRODUCT, False
+        )
+        index.train(vecs)
+        index.nprobe = 16
+    else:
+        index = faiss.IndexHNSWFlat(d, 32, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efSearch = 64
+    index.add(vecs)
+    return index
+
+
+def realism(real: np.ndarray, real_q: np.ndarray, mix: ComboMixture, gauss: ComboMixture, n_queries: int) -> list[dict]:
+    """Recall@30 of the same indexes and nearest-neighbour statistics on real vectors and on draws."""
+    rows = []
+    rng = np.random.default_rng(7)
+    sets = {"real": (real, real_q[:n_queries])}
+    for name, m in (("mixture", mix), ("one Gaussian", gauss)):
+        sets[name] = (m.draw(len(real), rng)[0], m.draw(n_queries, rng)[0])
+    for name, (vecs, queries) in sets.items():
+        exact = exact_topk(lambda v=vecs: iter([v]), queries)[0]
+        row = {"vectors": name, "n": len(vecs)}
+        for kind in ("ivf", "ivfsq8", "ivfpq", "hnsw"):
+            row[f"recall_{kind}"] = round(recall(small_index(kind, vecs).search(queries, K)[1], exact), 4)
+        rows.append(row | nn_stats(vecs, queries))
+    return rows
+
+
+class Collection:
+    """The drawn vectors in a float32 file, read back in chunks (so RSS counts indexes, not the data)."""
+
+    def __init__(self, path: Path, n: int, d: int):
+        self.path, self.n, self.d = path, n, d
+
+    def make(self, mix: ComboMixture, seed: int) -> float:
+        """Draw the vectors (a kept file of the right size is reused); seconds taken."""
+        if self.path.exists() and self.path.stat().st_size == self.n * self.d * 4:
+            return 0.0
+        t = time.perf_counter()
+        rng = np.random.default_rng(seed)
+        with open(self.path, "wb") as f:
+            for i in tqdm(range(0, self.n, CHUNK), desc="drawing", unit="chunk"):
+                f.write(mix.draw(min(CHUNK, self.n - i), rng)[0].tobytes())
+        return time.perf_counter() - t
+
+    def chunks(self, limit: int | None = None, desc: str | None = None) -> Iterator[np.ndarray]:
+        """The first ``limit`` vectors (default all) in chunks of CHUNK, with a progress bar when ``desc``."""
+        n = min(self.n, limit or self.n)
+        for i in tqdm(range(0, n, CHUNK), desc=desc, unit="chunk", disable=desc is None):
+            count = min(CHUNK, n - i)
+            yield np.fromfile(self.path, np.float32, count * self.d, offset=i * self.d * 4).reshape(count, self.d)
+
+    def rows(self, ids: np.ndarray) -> np.ndarray:
+        """The vectors at positions ``ids`` (any shape), shape ``ids.shape + (d,)``."""
+        data = np.memmap(self.path, np.float32, "r", shape=(self.n, self.d))
+        flat = ids.ravel()
+        order = np.argsort(flat)
+        out = np.empty((len(flat), self.d), np.float32)
+        out[order] = data[flat[order]]
+        del data
+        return out.reshape(*ids.shape, self.d)
+
+    def sample(self, n: int, seed: int) -> np.ndarray:
+        """``n`` vectors at random positions (a training sample)."""
+        rows = np.sort(np.random.default_rng(seed).choice(self.n, size=min(n, self.n), replace=False))
+        data = np.memmap(self.path, np.float32, "r", shape=(self.n, self.d))
+        out = np.ascontiguousarray(data[rows])
+        del data
+        return out
+
+
+def index_bytes(index: faiss.Index, work: Path) -> int:
+    """Bytes of the index as ``faiss.write_index`` writes it (a temporary file in ``work``)."""
+    path = work / "index.tmp"
+    faiss.write_index(index, str(path))
+    size = path.stat().st_size
+    path.unlink()
+    return size
+
+
+def sweep(
+    index: faiss.Index, queries: np.ndarray, exact: tuple[np.ndarray, np.ndarray], coll: Collection, hnsw: bool
+) -> list[dict]:
+    """Recall@30 (exact and tie-tolerant) and single-query latency at each nprobe (IVF) or efSearch (HNSW),
+    until recall >= 0.995 or p50 > SLOW_MS."""
+    exact_ids, exact_s = exact
+    out = []
+    for value in HNSW_EFS if hnsw else IVF_PROBES:
+        if hnsw:
+            faiss.downcast_index(index).hnsw.efSearch = value
+        else:
+            faiss.extract_index_ivf(index).nprobe = value
+        ids, p50, p99 = timed_search(index, queries)
+        true_s = np.einsum("qkd,qd->qk", coll.rows(np.maximum(ids, 0)), queries)
+        tol = float(np.mean((true_s >= exact_s[:, -1:] - TIE) & (ids >= 0)))
+        out.append({"param": f"{'efSearch' if hnsw else 'nprobe'} {value}", "value": value})
+        out[-1] |= {"p50_ms": round(p50, 2), "p99_ms": round(p99, 2), "recall@30": round(recall(ids, exact_ids), 4)}
+        out[-1]["recall@30_tol"] = round(tol, 4)
+        print(f"  {out[-1]}", flush=True)
+        if out[-1]["recall@30"] >= 0.995 or p50 > SLOW_MS:
+            break
+    return out
+
+
+def big_indexes(args: argparse.Namespace, coll: Collection, queries: np.ndarray, work: Path) -> list[dict]:
+    """Build and sweep each configured index over the collection."""
+    d = coll.d
+    hnsw_n = min(args.hnsw_n, coll.n)
+    exact_by_n = {}
+    for n in sorted({coll.n, hnsw_n}):
+        exact_by_n[n] = exact_topk(lambda n=n: coll.chunks(n, desc=f"exact top-{K} over {n:,}"), queries)
+    rows: list[dict] = []
+    base_rss = rss_mb()[0]
+    kinds = args.indexes.split(",")
+    ivf_kinds = [k for k in kinds if k.startswith("ivf")]
+    assign, ivf_common = None, {}
+    if ivf_kinds:
+        sample = coll.sample(max(args.nlist * 64, 100_000), seed=3)
+        t = time.perf_counter()
+        km = faiss.Kmeans(d, args.nlist, niter=10, spherical=True, seed=1, max_points_per_centroid=64)
+        km.train(sample)
+        quantizer = faiss.IndexFlatIP(d)
+        quantizer.add(km.centroids)
+        ivf_common["kmeans_s"] = time.perf_counter() - t
+        t = time.perf_counter()
+        assign = np.concatenate([quantizer.search(x, 1)[1][:, 0] for x in coll.chunks(desc="assigning to lists")])
+        ivf_common["assign_s"] = time.perf_counter() - t
+    for kind in kinds:
+        gc.collect()
+        before = rss_mb()[0]
+        n = hnsw_n if kind.startswith("hnsw") else coll.n
+        t = time.perf_counter()
+        if kind.startswith("ivf"):
+            q = faiss.clone_index(quantizer)
+            if kind in SQ_TYPES:
+                index = faiss.IndexIVFScalarQuantizer(
+                    q, d, args.nlist, SQ_TYPES[kind], faiss.METRIC_INNER_PRODUCT, False
+                )
+            elif kind == "ivfflat":
+                index = faiss.IndexIVFFlat(q, d, args.nlist, faiss.METRIC_INNER_PRODUCT)
+            elif kind.startswith("ivfpq"):
+                index = faiss.IndexIVFPQ(q, d, args.nlist, int(kind[5:]), 8, faiss.METRIC_INNER_PRODUCT)
+            else:
+                raise SystemExit(f"unknown index {kind!r}")
+            index.train(sample[:200_000])
+            start = 0
+            for x in coll.chunks(desc=f"adding ({kind})"):
+                add_preassigned(index, x, assign[start : start + len(x)])
+                start += len(x)
+            build = time.perf_counter() - t + ivf_common["kmeans_s"] + ivf_common["assign_s"]
+            label = f"{kind.upper()} nlist {args.nlist}"
+        else:
+            m = args.hnsw_m
+            if kind == "hnswsq8":
+                index = faiss.IndexHNSWSQ(d, faiss.ScalarQuantizer.QT_8bit, m, faiss.METRIC_INNER_PRODUCT)
+                index.train(coll.sample(200_000, seed=3))
+            elif kind == "hnswflat":
+                index = faiss.IndexHNSWFlat(d, m, faiss.METRIC_INNER_PRODUCT)
+            else:
+                raise SystemExit(f"unknown index {kind!r}")
+            index.hnsw.efConstruction = args.ef_construction
+            for x in coll.chunks(n, desc=f"adding ({kind})"):
+                index.add(x)
+            build = time.perf_counter() - t
+            label = f"{'HNSW-SQ8' if kind == 'hnswsq8' else 'HNSW flat'} M {m} efC {args.ef_construction}"
+        after, peak = rss_mb()
+        size = index_bytes(index, work)
+        print(f"{label}: {n:,} vectors, built in {build:.0f}s, {size / 1e9:.2f} GB", flush=True)
+        common = {"index": label, "kind": kind, "items": n, "build_s": round(build, 1)}
+        common |= {"index_gb": round(size / 1e9, 3), "rss_gb": round(after / 1024, 2)}
+        common |= {"rss_added_gb": round((after - before) / 1024, 2), "peak_rss_gb": round(peak / 1024, 2)}
+        common |= {k: round(v, 1) for k, v in ivf_common.items()} if kind.startswith("ivf") else {}
+        common["base_rss_gb"] = round(base_rss / 1024, 2)
+        for r in sweep(index, queries, exact_by_n[n], coll, kind.startswith("hnsw")):
+            rows.append(common | r)
+        del index
+    return rows
+
+
+def choose(rows: list[dict], n: int) -> dict | None:
+    """The setting meeting recall@30 >= 0.95 at p50 < 20 ms over ``n`` items with the fewest index bytes
+    (then the lowest p50)."""
+    ok = [r for r in rows if r["items"] == n and r["recall@30"] >= 0.95 and r["p50_ms"] < 20]
+    return min(ok, key=lambda r: (r["index_gb"], r["p50_ms"])) if ok else None
+
+
+# ---------------------------------------------------------------------------------------------- manipulation
+def manipulation(
+    name: str,
+    model: AttrNet,
+    protos: dict[str, np.ndarray],
+    cat_vecs: np.ndarray,
+    cat_labels: np.ndarray,
+    query_vecs: dict[str, np.ndarray],
+    query_labels: np.ndarray,
+    kinds: list[str],
+    probes: list[int],
+    work: Path,
+) -> list[dict]:
+    """Top-30 manipulation accuracy through a folder catalog's Searcher, exact and with each of ``kinds``
+    (the catalog's nlist rule) at each nprobe, with the recall@30 of the manipulated queries against exact."""
+    root = Path(tempfile.mkdtemp(prefix="manip-", dir=work)) / "catalog"
+    cat = Catalog.create(
+        root,
+        model_path=MODEL,
+        attributes=model.attributes,
+        prototypes=protos,
+        index_kind="flat",
+        extra={"model_id": model_identity(model)},
+    )
+    attrs = model.attributes
+    ids = [f"item-{i:08d}" for i in range(len(cat_vecs))]
+    item_attrs = [{a: vals[v] for (a, vals), v in zip(attrs, row, strict=True)} for row in cat_labels.tolist()]
+    t = time.perf_counter()
+    cat.add(ids, [f"{i}.png" for i in ids], item_attrs, [None] * len(ids), {"global": cat_vecs})
+    print(f"{name}: catalog of {len(ids):,} built in {time.perf_counter() - t:.0f}s", flush=True)
+    gen = cat.generation
+    searcher = Searcher(Catalog.open(root), model)
+    plan, _ = plan_queries(query_labels, cat_labels, [len(v) for _, v in attrs], seed=0)
+    manip_q = np.stack([searcher.manipulated_global(query_vecs["reps"][q], list(ch)) for q, ch in plan])
+    flat = faiss.IndexFlatIP(cat_vecs.shape[1])
+    flat.add(cat_vecs)
+    exact = flat.search(manip_q, K)[1]
+
+    def run(label: str, index: faiss.Index | None) -> dict:
+        """One evaluation with ``index`` as the catalog's index (None: the exact one it was built with)."""
+        if index is not None:  # the catalog's documented layout: index-GGGGGG.faiss of its generation
+            faiss.write_index(index, str(root / f"index-{gen:06d}.faiss"))
+        s = Searcher(Catalog.open(root), model)
+        rep = evaluate_manipulation(s, query_vecs, query_labels, cat_labels, methods=("fsn",), progress=False)
+        got = flat.search(manip_q, K)[1] if index is None else index.search(manip_q, K)[1]
+        lat = np.percentile(rep.latency_ms["fsn"], 50)
+        return {"catalog": name, "items": len(ids), "index": label, "queries": rep.n_queries} | {
+            "top1": round(rep.topk["fsn"][1] * 100, 2),
+            "top30": round(rep.topk["fsn"][30] * 100, 2),
+            "recall@30": round(recall(got, exact), 4),
+            "search_p50_ms": round(float(lat), 3),
+        }
+
+    rows = [run("exact (flat)", None)]
+    for kind in kinds:
+        index = small_index(kind, cat_vecs)
+        ivf = faiss.extract_index_ivf(index)
+        for nprobe in probes:
+            ivf.nprobe = nprobe
+            rows.append(run(f"{kind} nlist {ivf.nlist} nprobe {nprobe}", index))
+            rows[-1]["top30_minus_exact"] = round(rows[-1]["top30"] - rows[0]["top30"], 2)
+            print(f"  {rows[-1]}", flush=True)
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------- main
+def main() -> None:
+    """Parse the options, run the steps, print the tables and write the JSON."""
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", type=int, default=10_000_000, help="drawn vectors in the big collection")
+    ap.add_argument("--real", type=int, default=60_000, help="SynthFashion images rendered and embedded")
+    ap.add_argument("--queries", type=int, default=200, help="queries of the big collection")
+    ap.add_argument(
+        "--indexes",
+        default="ivfflat,ivfsqfp16,ivfsq8,ivfpq32,hnswsq8,hnswflat",
+        help="of ivfflat, ivfsqfp16, ivfsq8, ivfpqM, hnswsq8, hnswflat",
+    )
+    ap.add_argument("--nlist", type=int, default=4096, help="inverted lists of the IVF indexes")
+    ap.add_argument("--hnsw-n", type=int, default=1_000_000, help="vectors the HNSW indexes are built on")
+    ap.add_argument("--hnsw-m", type=int, default=32, help="HNSW links per node")
+    ap.add_argument("--ef-construction", type=int, default=40, help="HNSW efConstruction")
+    ap.add_argument("--manip-kinds", default="ivf,ivfsqfp16,ivfsq8", help="index kinds of the manipulation check")
+    ap.add_argument("--manip-probes", default="2,8,32", help="its nprobe values")
+    ap.add_argument("--manip-queries", type=int, default=2000, help="test images asked (one change each)")
+    ap.add_argument("--manip-drawn", type=int, default=1_000_000, help="drawn catalog of the check (0: none)")
+    ap.add_argument("--skip", default="", help="steps to skip: cost, realism, big, manip")
+    ap.add_argument("--work", required=True, help="working folder (real images, the drawn vectors; kept)")
+    ap.add_argument("--out", required=True, help="results JSON")
+    args = ap.parse_args()
+    import torch
+
+    torch.set_num_threads(1)
+    faiss.omp_set_num_threads(1)
+    if os.environ.get("OMP_NUM_THREADS") != "1":
+        print("warning: OMP_NUM_THREADS is not 1", flush=True)
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    skip = set(args.skip.split(","))
+    result: dict = {"args": vars(args), "faiss": faiss.__version__}
+
+    items, vecs, rates = real_embeddings(work, args.real)
+    result["real_rates"] = rates
+    model = load_model_for_search(MODEL)
+    labels = attribute_labels(items, model.attributes)
+    split = np.array([it.split for it in items])
+    train = np.flatnonzero(split == "train")
+    fit_rows, held_rows, test_rows = train[::2], train[1::2], np.flatnonzero(split == "test")
+    g = vecs["global"]
+    mix = ComboMixture.fit(g[fit_rows], labels[fit_rows])
+    gauss = ComboMixture.fit(g[fit_rows], labels[fit_rows], by_combination=False)
+    result["mixture"] = {"fit_images": len(fit_rows), "components": len(mix.weights)}
+    print(f"rates {rates}; mixture of {len(mix.weights)} components fitted on {len(fit_rows):,}", flush=True)
+
+    if "cost" not in skip:
+        result["network_cost"] = network_cost()
+        print_table(result["network_cost"], list(result["network_cost"][0]))
+    if "realism" not in skip:
+        result["realism"] = realism(g[held_rows], g[test_rows], mix, gauss, 500)
+        print_table(result["realism"], list(result["realism"][0]))
+    if "big" not in skip:
+        coll = Collection(work / f"draws-{args.n}.f32", args.n, g.shape[1])
+        result["draw_s"] = round(coll.make(mix, seed=11), 1)
+        queries = mix.draw(args.queries, np.random.default_rng(12))[0]
+        result["big"] = big_indexes(args, coll, queries, work)
+        result["chosen"] = choose(result["big"], args.n)
+        cols = ["index", "items", "build_s", "index_gb", "rss_added_gb", "param", "p50_ms", "p99_ms", "recall@30"]
+        print_table(result["big"], cols)
+        print(f"\nchosen: {result['chosen']}", flush=True)
+    if "manip" not in skip:
+        rows = np.concatenate([train, np.flatnonzero(split == "val")])
+        protos = labelled_prototypes(model, [items[i] for i in train], {k: v[train] for k, v in vecs.items()})
+        q_rows = test_rows[: args.manip_queries]
+        qv = {k: v[q_rows] for k, v in vecs.items()}
+        probes = [int(p) for p in args.manip_probes.split(",")]
+        kind = args.manip_kinds.split(",")
+        out = manipulation("real", model, protos, g[rows], labels[rows], qv, labels[q_rows], kind, probes, work)
+        if args.manip_drawn:
+            drawn, comp = mix.draw(args.manip_drawn, np.random.default_rng(13))
+            out += manipulation("drawn", model, protos, drawn, mix.labels[comp], qv, labels[q_rows], kind, probes, work)
+        result["manipulation"] = out
+        print_table(out, list(out[1]))
+    Path(args.out).write_text(json.dumps(result, indent=2))
+    print(f"peak RSS {rss_mb()[1] / 1024:.2f} GB; results in {args.out}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
