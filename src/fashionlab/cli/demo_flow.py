@@ -146,7 +146,8 @@ def flow_demo(run: Path, searcher, pictures: list[tuple[str, np.ndarray, str]]) 
     intro = (
         "Each picture goes through what the studio does: attributes and where they live, the domain check, "
         "search (similar, with a change, like my edit), an edit and a region edit (shipped AMGAN, 64 px, pasted "
-        "back at the picture's size) and a re-pose (shipped Deformable GAN, 128x64). The shipped models know SynthFashion "
-        "only: on the real photograph the domain check says so, and the results are meaningless by design."
+        "back at the picture's size) and a re-pose (shipped Deformable GAN, 128x64). The shipped models know "
+        "SynthFashion only: on the real photograph the domain check says so, and the results are meaningless by "
+        "design."
     )
     return write_report(run / "report.html", "fashionlab demo", sections, intro)
