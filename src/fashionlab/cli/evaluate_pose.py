@@ -75,6 +75,8 @@ def eval_pose(
     from ..models.registry import load
     from ..viz import histogram, image_grid
 
+    if source_pose not in ("annotated", "estimated"):  # before any model is loaded
+        raise InputError(f"unknown source pose {source_pose!r}; valid: annotated, estimated", field="--source-pose")
     if out_dir is not None and out_dir.exists() and any(out_dir.iterdir()):
         raise OutputExistsError(f"{out_dir} exists and is not empty; choose a new --out")
     loaded = [(m, _load_reposer(m)) for m in models]
@@ -96,8 +98,6 @@ def eval_pose(
         str(data), size, keypoint_net, attr, split=split, pairs=pairs, batch_size=batch_size, progress=progress
     )
     methods = [("identity (output = source)", identity_method), ("ground truth (output = target)", ground_truth_method)]
-    if source_pose not in ("annotated", "estimated"):
-        raise InputError(f"unknown source pose {source_pose!r}; valid: annotated, estimated", field="--source-pose")
     methods += [(name, reposer_method(r, source_pose)) for name, r in reposers]
     reports = [ev.run(name, method) for name, method in methods]
     table = pose_table(reports)

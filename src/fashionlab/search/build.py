@@ -100,6 +100,34 @@ def model_reference(model_path: str | Path) -> str:
     return text if text.startswith("asset:") else str(Path(model_path).resolve())
 
 
+def create_empty_catalog(
+    model: AttrNet,
+    model_path: str | Path,
+    out: str | Path,
+    *,
+    prototype_data: str | Path,
+    prototype_split: str = "train",
+    prototype_limit: int = 5000,
+    index_kind: str = "auto",
+    batch_size: int = 64,
+    progress: bool = True,
+) -> CatalogStore:
+    """A new, empty catalog at ``out`` for ``model`` (loaded from ``model_path``): the value prototypes of
+    up to ``prototype_limit`` images of ``prototype_split`` of ``prototype_data``, the model's reference,
+    preprocessing and identity. What :func:`build_catalog` and the Ray engine's ``prepare_catalog`` fill."""
+    _, p_items, p_vecs = embed_dataset(
+        model, prototype_data, [prototype_split], batch_size=batch_size, limit=prototype_limit, progress=progress
+    )
+    return create_catalog(
+        out,
+        model_path=model_reference(model_path),
+        attributes=model.attributes,
+        prototypes=labelled_prototypes(model, p_items, p_vecs),
+        index_kind=index_kind,
+        extra={"preprocess": model.preprocess.to_dict(), "model_id": model_identity(model)},
+    )
+
+
 def build_catalog(
     model_path: str | Path,
     data: str | Path,
@@ -117,22 +145,16 @@ def build_catalog(
     :mod:`.locations`). Value prototypes are the mean representations of up to ``prototype_limit`` images
     of ``prototype_split`` of ``prototype_data`` (default: ``data``)."""
     model = load_model_for_search(model_path)
-    _, p_items, p_vecs = embed_dataset(
+    cat = create_empty_catalog(
         model,
-        prototype_data or data,
-        [prototype_split],
-        batch_size=batch_size,
-        limit=prototype_limit,
-        progress=progress,
-    )
-    protos = labelled_prototypes(model, p_items, p_vecs)
-    cat = create_catalog(
+        model_path,
         out,
-        model_path=model_reference(model_path),
-        attributes=model.attributes,
-        prototypes=protos,
+        prototype_data=prototype_data or data,
+        prototype_split=prototype_split,
+        prototype_limit=prototype_limit,
         index_kind=index_kind,
-        extra={"preprocess": model.preprocess.to_dict(), "model_id": model_identity(model)},
+        batch_size=batch_size,
+        progress=progress,
     )
     add_to_catalog(cat, model, data, splits=splits, batch_size=batch_size, progress=progress)
     return cat

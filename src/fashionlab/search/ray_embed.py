@@ -189,9 +189,8 @@ def prepare_catalog(
     """The catalog at ``out`` for :func:`embed_with_ray`: opened when one is there (a resumed build),
     otherwise created empty with the value prototypes of ``prototype_data`` (a labelled dataset), as
     :func:`.build.build_catalog` creates it (same prototypes, metadata and model identity)."""
-    from .build import embed_dataset, labelled_prototypes, load_model_for_search, model_reference
-    from .locations import create_catalog, open_catalog
-    from .query import model_identity
+    from .build import create_empty_catalog, load_model_for_search
+    from .locations import open_catalog
     from .uri import is_milvus
 
     if not is_milvus(out) and (Path(out) / "catalog.json").is_file():
@@ -201,17 +200,16 @@ def prepare_catalog(
             return open_catalog(out)
         except InputError:  # none there yet
             pass
-    model = load_model_for_search(model_path)
-    _, items, vecs = embed_dataset(
-        model, prototype_data, [prototype_split], batch_size=batch_size, limit=prototype_limit, progress=progress
-    )
-    return create_catalog(
+    return create_empty_catalog(
+        load_model_for_search(model_path),
+        model_path,
         out,
-        model_path=model_reference(model_path),
-        attributes=model.attributes,
-        prototypes=labelled_prototypes(model, items, vecs),
+        prototype_data=prototype_data,
+        prototype_split=prototype_split,
+        prototype_limit=prototype_limit,
         index_kind=index_kind,
-        extra={"preprocess": model.preprocess.to_dict(), "model_id": model_identity(model)},
+        batch_size=batch_size,
+        progress=progress,
     )
 
 
