@@ -439,7 +439,7 @@ def manipulation(
     t = time.perf_counter()
     cat.add(ids, [f"{i}.png" for i in ids], item_attrs, [None] * len(ids), {"global": cat_vecs})
     print(f"{name}: catalog of {len(ids):,} built in {time.perf_counter() - t:.0f}s", flush=True)
-    gen = cat.generation
+    index_file = root / cat.segments[0].index  # one add: one segment, whose index the runs below replace
     searcher = Searcher(Catalog.open(root), model)
     plan, _ = plan_queries(query_labels, cat_labels, [len(v) for _, v in attrs], seed=0)
     manip_q = np.stack([searcher.manipulated_global(query_vecs["reps"][q], list(ch)) for q, ch in plan])
@@ -449,8 +449,8 @@ def manipulation(
 
     def run(label: str, index: faiss.Index | None) -> dict:
         """One evaluation with ``index`` as the catalog's index (None: the exact one it was built with)."""
-        if index is not None:  # the catalog's documented layout: index-GGGGGG.faiss of its generation
-            faiss.write_index(index, str(root / f"index-{gen:06d}.faiss"))
+        if index is not None:  # the catalog's documented layout: its segment's index file
+            faiss.write_index(index, str(index_file))
         s = Searcher(Catalog.open(root), model)
         rep = evaluate_manipulation(s, query_vecs, query_labels, cat_labels, methods=("fsn",), progress=False)
         got = flat.search(manip_q, K)[1] if index is None else index.search(manip_q, K)[1]

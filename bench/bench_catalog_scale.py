@@ -3,11 +3,18 @@
     python bench/bench_catalog_scale.py                       # 10k and 100k items, both backends
     python bench/bench_catalog_scale.py --sizes 10000 --backends milvus-flat --milvus-uri http://HOST:19530
     python bench/bench_catalog_scale.py --with-1m             # adds the 1M-item row (hours on 2 cores)
+    python bench/bench_catalog_scale.py --backends folder --sizes 10000,100000 --with-1m   # the folder alone
+    python bench/bench_catalog_scale.py --backends folder --sizes 100000 --folder-build-batch 1000
 
 Per catalog size and backend: the time to build the catalog, to add 1,000 items to it (and, on Milvus, to
 delete them again), single-query latency p50/p99 (k=30, one thread) of a plain search (``global`` field),
 a filtered one (two colours of twelve) and a region one ("red sleeves": the ``score`` field), and
-recall@30 of the plain search against exact search (numpy over the same vectors).
+recall@30 of the plain search against exact search (numpy over the same vectors). A folder catalog is built
+in one add (``--folder-build-batch``: in adds of that many items, so with several segments) and, after the
+1,000-item add, merged into one segment (``merge_all_s``: ``Catalog.compact``, the cost of the merge
+policy's worst case, a cascade that rewrites every item); its ``segments`` column counts the segments the
+queries ran over. After the add: the time of the first search (what a catalog re-reads after a change) and
+the plain search's p50 again.
 
 Vectors: real embeddings are few, so the catalogs are drawn to match them. ``--fit-images`` SynthFashion
 renders (128 px, seed 21) are embedded with the shipped attribute network; the catalog's vectors are drawn
@@ -61,12 +68,14 @@ class Sampler:
         self.rng = np.random.default_rng(seed)
 
     def draw(self, n: int) -> dict[str, np.ndarray]:
-        flat = np.concatenate(
+        flat = np.concatenate(  # float32 chunk by chunk: 1M items would take 5.6 GB in float64
             [
-                (self.mean + self.rng.standard_normal((min(10_000, n - i), len(self.centred))) @ self.centred)
+                (self.mean + self.rng.standard_normal((min(10_000, n - i), len(self.centred))) @ self.centred).astype(
+                    np.float32
+                )
                 for i in range(0, n, 10_000)
             ]
-        ).astype(np.float32)
+        )
         out, start = {}, 0
         for k, shape in self.shapes.items():
             size = int(np.prod(shape))
@@ -119,12 +128,14 @@ def run_one(backend: str, n: int, args, model, protos, sampler: Sampler, work: P
         index_kind=index,
         extra=extra,
     )
-    step = n if kind == "folder" else args.build_batch  # a folder rewrites itself per add: one add
+    step = (args.folder_build_batch or n) if kind == "folder" else args.build_batch
     for i in range(0, n, step):
         part = [f[i : i + step] for f in fields]
         cat.add(*part, {k: v[i : i + step] for k, v in vectors.items()})
     build_s = time.perf_counter() - t
     row = {"backend": backend, "items": n, "index": cat.meta.get("index"), "build_s": round(build_s, 1)}
+    if kind == "folder" and hasattr(cat, "segments"):  # (a folder catalog of format version 1 has none)
+        row["segments"] = len(cat.segments)
 
     queries = sampler.draw(args.queries)
     cat.search("global", queries["global"][0], 30)  # warm: a folder reads its files on the first search
@@ -148,10 +159,19 @@ def run_one(backend: str, n: int, args, model, protos, sampler: Sampler, work: P
     t = time.perf_counter()
     cat.add(*sampler.fields("added-", 1000), extra_vecs)
     row["add_1000_s"] = round(time.perf_counter() - t, 2)
+    t = time.perf_counter()
+    cat.search("global", queries["global"][0], 30)  # the first search after an add: what it has to (re)read
+    row["first_search_after_add_ms"] = (time.perf_counter() - t) * 1000
+    row["p50_after_add_ms"] = percentiles(timed_queries(cat, "global", queries["global"], 30)[0])[0]
     if kind == "milvus":
         t = time.perf_counter()
         cat.delete([f"added-{i:08d}" for i in range(1000)])
         row["delete_1000_s"] = round(time.perf_counter() - t, 2)
+    elif hasattr(cat, "compact"):
+        row["segments_after_add"] = len(cat.segments)
+        t = time.perf_counter()
+        cat.compact()
+        row["merge_all_s"] = round(time.perf_counter() - t, 2)
     cat.close()
     if kind == "folder":
         shutil.rmtree(location, ignore_errors=True)
@@ -167,6 +187,7 @@ def main() -> None:
     ap.add_argument("--fit-images", type=int, default=400, help="real embeddings the vectors are drawn to match")
     ap.add_argument("--queries", type=int, default=200, help="queries per measurement")
     ap.add_argument("--build-batch", type=int, default=50_000, help="items per add when building a Milvus catalog")
+    ap.add_argument("--folder-build-batch", type=int, default=0, help="items per add building a folder (0: one add)")
     ap.add_argument("--work", default=None, help="working folder (default: a temporary one, removed)")
     ap.add_argument("--json", default=None, help="also write the rows here")
     args = ap.parse_args()
@@ -181,8 +202,9 @@ def main() -> None:
     print(f"fitted on {len(items)} embeddings in {time.perf_counter() - t:.0f}s", flush=True)
     sizes = [int(s) for s in args.sizes.split(",")] + ([1_000_000] if args.with_1m else [])
     rows = []
-    cols = ["backend", "items", "index", "build_s", "add_1000_s", "delete_1000_s", "p50_ms", "p99_ms"]
-    cols += ["recall@30", "filtered_p50_ms", "region_p50_ms"]
+    cols = ["backend", "items", "index", "segments", "build_s", "add_1000_s", "delete_1000_s", "merge_all_s"]
+    cols += ["p50_ms", "p99_ms", "recall@30", "filtered_p50_ms", "region_p50_ms"]
+    cols += ["first_search_after_add_ms", "p50_after_add_ms"]
     print("| " + " | ".join(cols) + " |\n|" + "---|" * len(cols), flush=True)
     for n in sizes:
         for backend in args.backends.split(","):

@@ -97,8 +97,8 @@ def index_build(
     index: Annotated[
         str,
         typer.Option(
-            help="Folder: auto (flat below 50k items, IVF above), flat, ivf or ivfpq. Milvus: auto (flat on Milvus "
-            "Lite, HNSW on a server), flat, ivf or hnsw."
+            help="Folder, per segment: auto (flat below 50k items, IVF above), flat, ivf or ivfpq. Milvus: auto "
+            "(flat on Milvus Lite, HNSW on a server), flat, ivf or hnsw."
         ),
     ] = "auto",
     batch_size: Annotated[int, typer.Option(help="Images per forward pass.")] = 64,

@@ -250,8 +250,8 @@ def embed_with_ray(
     ``model``: an attribute network (a run folder, an export, ``asset:NAME``, or a loaded one); it must be
     the catalog's (same identity). ``catalog``: an existing catalog (a location for
     :func:`.locations.open_catalog`, or an open one, left open). ``batch_size``: images per forward pass
-    (per actor); ``actors``: the actor pool's size; ``write_batch``: images per catalog add (a folder
-    catalog rewrites its vectors on every add, so keep it large there). Returns the run's
+    (per actor); ``actors``: the actor pool's size; ``write_batch``: images per catalog add (each add
+    is one segment of a folder catalog, O(batch); larger batches mean fewer merges). Returns the run's
     :class:`EmbedStats`; raises :class:`~fashionlab.errors.ProblemList` after writing the rest when some
     images could not be read."""
     from .build import load_model_for_search
