@@ -3,13 +3,17 @@
     OMP_NUM_THREADS=1 python bench/bench_catalog_10m.py --n 10000000 --work bench-10m --out scale-10m.json
     OMP_NUM_THREADS=1 python bench/bench_catalog_10m.py --n 1000000 --nlist 1024 --skip realism,manip \
         --indexes ivfflat,ivfsqfp16,ivfsq8,ivfpq32 --work bench-10m --out scale-1m.json
+    # the manipulation check on 1M real embeddings (the catalog bench/bench_ray_embed.py embedded):
+    OMP_NUM_THREADS=1 python bench/bench_catalog_10m.py --real-catalog bench-ray/catalog-ray-1 \
+        --real-data bench-ray/sf64-1000000 --skip cost,realism,big --manip-drawn 0 --work bench-1m --out manip-1m.json
 
 Five steps, each printed as a markdown table and written to the ``--out`` JSON (``--skip`` leaves some out):
 
 0. **cost**: GFLOP per image and images/s of the shipped 64 px and 128 px attribute networks alone.
 1. **Real embeddings.** ``--real`` SynthFashion images (64 px, seed 41, no region mix; split 80/10/10) are
    rendered and embedded with the shipped ``asset:attrnet-synth64`` (``search.build.embed_dataset``), one
-   thread; both rates are measured. Kept in ``--work`` for re-runs.
+   thread; both rates are measured. Kept in ``--work`` for re-runs. Or ``--real-catalog``: the vectors of a
+   catalog that embedded a whole dataset (``--real-data``), in the dataset's order.
 2. **The draw.** A mixture with one component per attribute combination (sleeve x colour x pattern x collar x
    fastening, 3,456 possible) is fitted to the ``global`` vectors of every other train image: each component's
    mean is its images' mean vector and its weight their share; the within-combination covariance is *shared*
@@ -92,6 +96,32 @@ def real_embeddings(work: Path, n: int) -> tuple[list[Item], dict[str, np.ndarra
     np.savez(cache, **vecs)
     rates_file.write_text(json.dumps(rates))
     return items, vecs, rates
+
+
+def catalog_embeddings(catalog: Path, data: Path) -> tuple[list[Item], dict[str, np.ndarray], dict[str, float]]:
+    """Items and vectors of a catalog that embedded the dataset ``data`` (e.g. the 1M-image catalog of
+    ``bench/bench_ray_embed.py``), in the dataset's order; the rates are those the catalog's run reported."""
+    ds = load_dataset(data)
+    cat = Catalog.open(catalog)
+    ids = [it.id for it in cat.items()]
+    pos = {it.id: k for k, it in enumerate(ds.items)}
+    prefix = ids[0].split("/", 1)[0] if ids else ""
+    try:
+        order = np.fromiter((pos[i.split("/", 1)[1]] for i in ids), np.int64, len(ids))
+    except KeyError as e:
+        raise SystemExit(f"{catalog}: item {e.args[0]} is not in {data}") from None
+    if len(ids) != len(ds.items):
+        raise SystemExit(f"{catalog} has {len(ids):,} items, {data} {len(ds.items):,}: embed it all first")
+    inverse = np.empty_like(order)
+    inverse[order] = np.arange(len(order))
+    vecs = {k: v[inverse] for k, v in cat.vectors().items()}
+    bench = catalog.parent / "bench.json"
+    rates = {}
+    if bench.is_file():
+        runs = json.loads(bench.read_text()).get("ray", [])
+        rates = {"embed_per_s": runs[-1].get("images_per_s")} if runs else {}
+    print(f"{len(ids):,} vectors of {catalog} ({prefix}) in the order of {data}", flush=True)
+    return ds.items, vecs, rates
 
 
 def network_cost(names: tuple[str, ...] = (MODEL, "asset:attrnet-synth128"), batch: int = 128) -> list[dict]:
@@ -480,6 +510,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=10_000_000, help="drawn vectors in the big collection")
     ap.add_argument("--real", type=int, default=60_000, help="SynthFashion images rendered and embedded")
+    ap.add_argument(
+        "--real-catalog",
+        help="take the real embeddings from this catalog (with --real-data, the dataset it embedded) instead "
+        "of rendering --real images: e.g. the 1M-image catalog of bench/bench_ray_embed.py",
+    )
+    ap.add_argument("--real-data", help="the dataset --real-catalog embedded")
     ap.add_argument("--queries", type=int, default=200, help="queries of the big collection")
     ap.add_argument(
         "--indexes",
@@ -509,7 +545,10 @@ def main() -> None:
     skip = set(args.skip.split(","))
     result: dict = {"args": vars(args), "faiss": faiss.__version__}
 
-    items, vecs, rates = real_embeddings(work, args.real)
+    if args.real_catalog:
+        items, vecs, rates = catalog_embeddings(Path(args.real_catalog), Path(args.real_data))
+    else:
+        items, vecs, rates = real_embeddings(work, args.real)
     result["real_rates"] = rates
     model = load_model_for_search(MODEL)
     labels = attribute_labels(items, model.attributes)
