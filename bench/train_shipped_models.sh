@@ -50,11 +50,11 @@ train attrnet runs-synthpose128-eval --preset cpu --data sfattr128 train.seed=1 
 train keypoints runs-keypoints-eval --preset cpu --data sfpose128-s93 &
 wait
 # deform-synth128x64, the default re-poser: the 16,000-iteration long run of issue #16 (every checkpoint
-# kept), its checkpoint at 4,500 iterations exported (~1.7 h of one core)
+# kept), its checkpoint at 11,000 iterations exported (3.8 h of one core; the run goes on to 16,000)
 train deform runs-deform --preset cpu --data sfpose128 keypoint_model=$KP train.steps=16000 train.ckpt_every=500 \
     train.keep_checkpoints=0 train.sample_every=2000
 DEFORM=$(ls -d runs-deform/deform/run-* | tail -n 1)
-[ -f deform-synth128x64/model.safetensors ] || $FL export "$DEFORM" --step 4500 --out deform-synth128x64
+[ -f deform-synth128x64/model.safetensors ] || $FL export "$DEFORM" --step 11000 --out deform-synth128x64
 
 echo "exports (each with its provenance in config.json):"
 for run in runs-attrnet128 runs-attrnet64 runs-attrnet64-eval runs-synthpose128-eval runs-keypoints \
