@@ -321,6 +321,24 @@ def test_eval_pose_scores_models_and_reference_rows(tiny_repose, tmp_path):
     assert f"| {steps:,} |" in (tmp_path / "e" / "pose.md").read_text().split("| method | iterations |")[1]
 
 
+def test_eval_pose_names_rows_with_labels_and_refuses_twins(tiny_repose, tmp_path):
+    """LABEL=PATH names a row (two checkpoints of one run read as what they are); two rows of one name are refused."""
+    run = str(tiny_repose["run"])
+    common = ["eval", "pose", "--data", tiny_repose["data"], "--split", "train", "--keypoint-model",
+              str(tiny_repose["keypoints"]), "--evaluator", "none", "--pairs", "2", "--no-progress"]  # fmt: skip
+    res = runner.invoke(
+        app, [*common, f"early=  {run}", f"late={run}", "--out", str(tmp_path / "e"), "--grid-rows", "1"]
+    )
+    assert res.exit_code == 0, res.output
+    names = [r["name"] for r in json.loads((tmp_path / "e" / "reports.json").read_text())["reports"]]
+    assert names[2:] == ["early", "late"]
+    assert "| early |" in (tmp_path / "e" / "pose.md").read_text().split("| method | iterations |")[1]
+    res = runner.invoke(app, [*common, f"same={run}", f"same={run}"])
+    assert isinstance(res.exception, InputError) and "same name" in str(res.exception)
+    res = runner.invoke(app, [*common, f"={run}"])
+    assert isinstance(res.exception, InputError) and "empty row label" in str(res.exception)
+
+
 def test_eval_pose_with_estimated_source_poses(tiny_repose, tmp_path):
     """--source-pose estimated feeds each model the source pose its own keypoint estimator finds (the path of
     `fashionlab pose` on a photograph): another result than the annotated poses, and the caption says so."""

@@ -28,7 +28,10 @@ def _load_reposer(path: str):
 
 @eval_app.command("pose")
 def eval_pose(
-    models: Annotated[list[str], typer.Argument(help="Re-posing models (run folders, exports or asset:NAME).")],
+    models: Annotated[
+        list[str],
+        typer.Argument(help="Re-posing models (run folders, exports or asset:NAME); LABEL=PATH names a row."),
+    ],
     data: Annotated[Path, typer.Option(help="A dataset with pose pairs (pairs-<split>.csv).")],
     keypoint_model: Annotated[
         str,
@@ -79,11 +82,17 @@ def eval_pose(
         raise InputError(f"unknown source pose {source_pose!r}; valid: annotated, estimated", field="--source-pose")
     if out_dir is not None and out_dir.exists() and any(out_dir.iterdir()):
         raise OutputExistsError(f"{out_dir} exists and is not empty; choose a new --out")
-    loaded = [(m, _load_reposer(m)) for m in models]
+    labelled = [_labelled(m) for m in models]
+    loaded = [(m, _load_reposer(m)) for _, m in labelled]
     names = [_name(m) for m, _ in loaded]
     if len(set(names)) < len(names):  # two run-001 of different folders: name them by their paths
         names = [str(m).removesuffix("/export").removesuffix("/") for m, _ in loaded]
-    reposers = [(f"{r.kind} ({name})", r) for name, (_, r) in zip(names, loaded, strict=True)]
+    reposers = [
+        (label or f"{r.kind} ({name})", r)
+        for label, name, (_, r) in zip([lb for lb, _ in labelled], names, loaded, strict=True)
+    ]
+    if len({name for name, _ in reposers}) < len(reposers):
+        raise InputError("two rows have the same name; name them with LABEL=PATH", field="models")
     sizes = {tuple(r.preprocess.size) for _, r in reposers}
     if len(sizes) > 1:
         raise InputError(
@@ -152,6 +161,17 @@ def eval_pose(
     Image.fromarray(histogram(ev.displacement, 24, title)).save(out_dir / "displacement.png")
     names = ", ".join(n for n, _ in reposers)
     out.print(f"written: {out_dir / 'pose.md'}, {out_dir / 'grid.png'} (columns: source, target pose, target, {names})")
+
+
+def _labelled(arg: str) -> tuple[str | None, str]:
+    """``LABEL=PATH`` -> (label, path); a plain path or ``asset:NAME`` (or an existing path with "=" in it) ->
+    (None, it)."""
+    if "=" in arg and not Path(arg).exists():
+        label, path = arg.split("=", 1)
+        if not label.strip():
+            raise InputError(f"empty row label in {arg!r}; expected LABEL=PATH", field="models")
+        return label.strip(), path.strip()
+    return None, arg
 
 
 def _name(path: str) -> str:
