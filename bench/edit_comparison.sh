@@ -27,11 +27,10 @@ cd "$W"
 [ -d sf64 ] || $FL data synth --out sf64 --n 20000 --size 64 --seed 10 --holdout color=red,sleeve=long
 [ -d sf64-s50 ] || $FL data synth --out sf64-s50 --n 4000 --size 64 --seed 50 --split 0,0,1
 
-# train MODEL OUT ARGS...: a new run, or the newest unfinished one resumed (bench/train_or_resume.sh)
+# train MODEL OUT ARGS...: a new run, or the newest unfinished one resumed; bg (bench/train_or_resume.sh)
 source "$BENCH/train_or_resume.sh"
 # JOBS=1 runs the trainings one after another (when another long job holds the second core)
 JOBS=${JOBS:-2}
-bg() { if [ "$JOBS" -gt 1 ]; then "$@" & else "$@"; fi; }
 R=runs-cmp
 # the five methods and the paired ceiling (a diagnostic: the same generator as AMGAN with an L1 toward the
 # exact re-render, weighted to dominate: at weight 10 it was a tenth of the classifier terms and the samples

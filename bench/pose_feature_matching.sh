@@ -24,13 +24,9 @@ mkdir -p "$W"
 LONG=$(realpath "$LONG")
 cd "$W"
 
-[ -d sfpose128 ] || $FL data synth --out sfpose128 --n 16000 --size 128x64 --poses-per-person 4 --seed 91
-[ -d sfpose128-s95 ] || $FL data synth --out sfpose128-s95 --n 4000 --size 128x64 --poses-per-person 4 \
-    --seed 95 --split 0,0,1
-
-source "$BENCH/train_or_resume.sh"
+source "$BENCH/train_or_resume.sh"  # train, bg, pose_sets
+pose_sets  # the re-posers' data (seed 91) and a test-only set of other people (seed 95)
 JOBS=${JOBS:-1}
-bg() { if [ "$JOBS" -gt 1 ]; then "$@" & else "$@"; fi; }
 R=runs-fm
 bg train xinggan $R/fm --preset cpu --data sfpose128 loss.feature_matching=10
 bg train deform $R/fm --preset cpu --data sfpose128 loss.feature_matching=10 train.steps=3000

@@ -20,14 +20,9 @@ HOURS=${HOURS:-"1 2 4"}
 mkdir -p "$W"
 cd "$W"
 
-# the re-posers' data (seed 91) and a test-only set of other people (seed 95)
-[ -d sfpose128 ] || $FL data synth --out sfpose128 --n 16000 --size 128x64 --poses-per-person 4 --seed 91
-[ -d sfpose128-s95 ] || $FL data synth --out sfpose128-s95 --n 4000 --size 128x64 --poses-per-person 4 \
-    --seed 95 --split 0,0,1
-
-source "$BENCH/train_or_resume.sh"
+source "$BENCH/train_or_resume.sh"  # train, bg, pose_sets
+pose_sets  # the re-posers' data (seed 91) and a test-only set of other people (seed 95)
 JOBS=${JOBS:-2}
-bg() { if [ "$JOBS" -gt 1 ]; then "$@" & else "$@"; fi; }
 R=runs-long
 LONG=(train.steps=$STEPS train.ckpt_every=500 train.keep_checkpoints=0 train.sample_every=2000)
 if [ "${TRAIN:-1}" = 1 ]; then  # TRAIN=0: only export and score the checkpoints there are
@@ -49,23 +44,25 @@ exported() {  # MODEL LABEL [--hours H]: prints the export folder, exporting whe
 hours_of() {  # RUN: its training time in hours so far (fashionlab.engine.logger.training_time)
   "$PY" -c "from fashionlab.engine.logger import training_time; import sys; print(training_time(sys.argv[1])['seconds'] / 3600)" "$1"
 }
-ROWS=()
+declare -A NAME=([patn]=PATN [xinggan]=XingGAN [deform]="Deformable GAN")
+ROWS=()  # LABEL=PATH: each row named by its method and training time
 for h in $HOURS; do
   for m in patn xinggan deform; do
     run=$(ls -d $R/$m/run-* 2>/dev/null | tail -n 1 || true)
     [ -n "$run" ] || continue
     "$PY" -c "import sys; sys.exit(0 if float(sys.argv[1]) >= float(sys.argv[2]) else 1)" "$(hours_of "$run")" "$h" \
-        && ROWS+=("$(exported $m ${h}h --hours "$h")")
+        && ROWS+=("${NAME[$m]}, ${h} h=$(exported $m ${h}h --hours "$h")")
   done
 done
 # the end of each training (its own export/), once it has finished
 for m in patn xinggan deform; do
   run=$(ls -d $R/$m/run-* 2>/dev/null | tail -n 1 || true)
-  if [ -n "$run" ] && [ -f "$run/export/model.safetensors" ]; then ROWS+=("$run/export"); fi
+  if [ -n "$run" ] && [ -f "$run/export/model.safetensors" ]; then ROWS+=("${NAME[$m]}, end ($STEPS it.)=$run/export"); fi
 done
 
-# one table per set and per state of the runs (a later call with more checkpoints writes new folders)
-for set in sfpose128 sfpose128-s95; do
+# one table per set and per state of the runs (a later call with more checkpoints writes new folders);
+# SETS="sfpose128-s95" scores one set (two calls, one per set, run side by side once the exports exist)
+for set in ${SETS:-sfpose128 sfpose128-s95}; do
   out=pose-longrun-$set-${#ROWS[@]}rows
   [ -f "$out/pose.md" ] || $FL eval pose "${ROWS[@]}" --data $set --pairs 1000 --grid-rows 12 --out "$out" \
       --no-progress

@@ -1,4 +1,4 @@
-# Sourced by the bench/*_comparison.sh scripts (needs $FL, the fashionlab command).
+# Sourced by the bench/*.sh training scripts (needs $FL, the fashionlab command).
 # train MODEL OUT ARGS...: a new run of MODEL in OUT, or the newest unfinished one there resumed; nothing
 # when the newest run already has its export.
 train() {
@@ -11,4 +11,14 @@ train() {
   else
     $FL train "$model" --out "$out" --no-progress "$@"
   fi
+}
+
+# bg CMD...: in the background when JOBS > 1 (`wait` joins them), else in the foreground
+bg() { if [ "${JOBS:-1}" -gt 1 ]; then "$@" & else "$@"; fi; }
+
+# pose_sets: the re-posers' pose pairs (seed 91) and a test-only set of other people (seed 95), when missing
+pose_sets() {
+  [ -d sfpose128 ] || $FL data synth --out sfpose128 --n 16000 --size 128x64 --poses-per-person 4 --seed 91
+  [ -d sfpose128-s95 ] || $FL data synth --out sfpose128-s95 --n 4000 --size 128x64 --poses-per-person 4 \
+      --seed 95 --split 0,0,1
 }
