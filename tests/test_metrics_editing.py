@@ -235,6 +235,20 @@ def test_eval_cli_edit_and_compare(setup, tmp_path):
     assert r.returncode == 2 and "not an editor" in r.stderr and "Traceback" not in r.stderr
 
 
+def test_split_label_names_rows_and_refuses_an_empty_label(tmp_path):
+    from fashionlab.cli.evaluate import split_label
+    from fashionlab.errors import InputError
+
+    assert split_label("AMGAN, 3k = runs/amgan/run-001") == ("AMGAN, 3k", "runs/amgan/run-001")
+    assert split_label("asset:amgan-synth64") == (None, "asset:amgan-synth64")
+    odd = tmp_path / "a=b"  # an existing folder with "=" in its name is a path, not a label
+    odd.mkdir()
+    assert split_label(str(odd)) == (None, str(odd))
+    with pytest.raises(InputError, match="empty row label") as e:
+        split_label("=runs/x", field="models")
+    assert "models" in str(e.value)
+
+
 def test_training_table_reads_an_exported_checkpoints_own_time(tmp_path):
     import json
 

@@ -281,12 +281,21 @@ def eval_compare(
     )
 
 
-def _labelled(arg: str) -> tuple[str, Path]:
-    """``LABEL=PATH`` or ``PATH`` -> (row name, path)."""
+def split_label(arg: str, field: str = "runs") -> tuple[str | None, str]:
+    """``LABEL=PATH`` -> (label, path); a plain path or ``asset:NAME`` (or an existing path with "=" in it) ->
+    (None, it). An empty label is refused."""
     if "=" in arg and not Path(arg).exists():
         label, path = arg.split("=", 1)
-        return label.strip(), Path(path)
-    return _name(Path(arg)), Path(arg)
+        if not label.strip():
+            raise InputError(f"empty row label in {arg!r}; expected LABEL=PATH", field=field)
+        return label.strip(), path.strip()
+    return None, arg
+
+
+def _labelled(arg: str) -> tuple[str, Path]:
+    """``LABEL=PATH`` or ``PATH`` -> (row name, path)."""
+    label, path = split_label(arg)
+    return label or _name(Path(path)), Path(path)
 
 
 def _checkpoint_provenance(path: Path) -> dict:

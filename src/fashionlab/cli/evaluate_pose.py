@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 
 from ..errors import InputError, OutputExistsError
-from .evaluate import _load_evaluator, eval_app, training_table
+from .evaluate import _load_evaluator, eval_app, split_label, training_table
 
 out = Console(highlight=False, soft_wrap=True)
 
@@ -82,15 +82,12 @@ def eval_pose(
         raise InputError(f"unknown source pose {source_pose!r}; valid: annotated, estimated", field="--source-pose")
     if out_dir is not None and out_dir.exists() and any(out_dir.iterdir()):
         raise OutputExistsError(f"{out_dir} exists and is not empty; choose a new --out")
-    labelled = [_labelled(m) for m in models]
-    loaded = [(m, _load_reposer(m)) for _, m in labelled]
-    names = [_name(m) for m, _ in loaded]
+    labels, paths = zip(*[split_label(m, field="models") for m in models], strict=True)
+    loaded = [(m, _load_reposer(m)) for m in paths]
+    names = [_name(m) for m in paths]
     if len(set(names)) < len(names):  # two run-001 of different folders: name them by their paths
-        names = [str(m).removesuffix("/export").removesuffix("/") for m, _ in loaded]
-    reposers = [
-        (label or f"{r.kind} ({name})", r)
-        for label, name, (_, r) in zip([lb for lb, _ in labelled], names, loaded, strict=True)
-    ]
+        names = [str(m).removesuffix("/export").removesuffix("/") for m in paths]
+    reposers = [(label or f"{r.kind} ({name})", r) for label, name, (_, r) in zip(labels, names, loaded, strict=True)]
     if len({name for name, _ in reposers}) < len(reposers):
         raise InputError("two rows have the same name; name them with LABEL=PATH", field="models")
     sizes = {tuple(r.preprocess.size) for _, r in reposers}
@@ -161,17 +158,6 @@ def eval_pose(
     Image.fromarray(histogram(ev.displacement, 24, title)).save(out_dir / "displacement.png")
     names = ", ".join(n for n, _ in reposers)
     out.print(f"written: {out_dir / 'pose.md'}, {out_dir / 'grid.png'} (columns: source, target pose, target, {names})")
-
-
-def _labelled(arg: str) -> tuple[str | None, str]:
-    """``LABEL=PATH`` -> (label, path); a plain path or ``asset:NAME`` (or an existing path with "=" in it) ->
-    (None, it)."""
-    if "=" in arg and not Path(arg).exists():
-        label, path = arg.split("=", 1)
-        if not label.strip():
-            raise InputError(f"empty row label in {arg!r}; expected LABEL=PATH", field="models")
-        return label.strip(), path.strip()
-    return None, arg
 
 
 def _name(path: str) -> str:
