@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The editing comparison of docs/edit-comparison.md, from nothing, resumable across sessions:
-#   bash bench/edit_comparison.sh [WORKDIR]
+#   [KEEP=DIR] [JOBS=1|2] bash bench/edit_comparison.sh [WORKDIR]
 # Every method and ablation of the AMGAN paper's comparison (and ResGAN) trains with its `cpu` preset on
 # SynthFashion 64 px for the same number of iterations (3,000) at the same batch (16); then each is scored
 # by `fashionlab eval compare` under two evaluators of different architecture families. Every step is
@@ -32,33 +32,57 @@ source "$BENCH/train_or_resume.sh"
 # JOBS=1 runs the trainings one after another (when another long job holds the second core)
 JOBS=${JOBS:-2}
 R=runs-cmp
+# KEEP=DIR: each finished run's export, config and stats are copied to DIR/NAME (a folder you commit, so a
+# later session on another machine scores them without training again: about 3 MB each); a run kept there is
+# not trained again, and the scoring reads it from there
+KEEP=${KEEP:-}
+[ -z "$KEEP" ] || { mkdir -p "$KEEP"; KEEP=$(realpath "$KEEP"); }
+# one NAME MODEL ARGS...: run NAME of MODEL (runs-cmp/NAME/MODEL/run-*), trained or resumed unless kept
+one() {
+  local name=$1 model=$2; shift 2
+  if [ -n "$KEEP" ] && [ -f "$KEEP/$name/export/model.safetensors" ]; then return 0; fi
+  train "$model" "$R/$name" --preset cpu --data sf64 "$@"
+  if [ -n "$KEEP" ]; then
+    local last
+    last=$(ls -d "$R/$name/$model"/run-* | tail -n 1)
+    mkdir -p "$KEEP/$name.partial"
+    cp -r "$last/export" "$last/config.json" "$last/run.json" "$last/stats.jsonl" "$KEEP/$name.partial/"
+    mv "$KEEP/$name.partial" "$KEEP/$name"
+  fi
+}
+run() {
+  if [ -n "$KEEP" ] && [ -f "$KEEP/$1/export/model.safetensors" ]; then echo "$KEEP/$1"; return; fi
+  ls -d "$R/$1"/*/run-* | tail -n 1
+}
+# two lanes of about equal length (AMGAN-family runs about 30 minutes alone, ResGAN and StarGAN less)
 # the five methods and the paired ceiling (a diagnostic: the same generator as AMGAN with an L1 toward the
 # exact re-render, weighted to dominate: at weight 10 it was a tenth of the classifier terms and the samples
-# stayed speckled; the frozen classifier's loss is off there), two at a time
-bg train amgan $R/amgan --preset cpu --data sf64
-bg train stargan $R/stargan --preset cpu --data sf64
-wait
-bg train ganimation $R/ganimation --preset cpu --data sf64
-bg train sagan $R/sagan --preset cpu --data sf64
-wait
-bg train amgan $R/paired --preset cpu --data sf64 loss.paired=100 loss.frozen_cls=0
-# the ablations of the AMGAN paper's Table 3, each removing one more part; and the CAM itself as the mask
-bg train amgan $R/no-dc --preset cpu --data sf64 model.use_dc=false
-wait
-bg train amgan $R/no-dc-lp --preset cpu --data sf64 model.use_dc=false loss.perceptual=0
-bg train amgan $R/no-dc-lp-la --preset cpu --data sf64 model.use_dc=false loss.perceptual=0 loss.attention=0
-wait
-bg train amgan $R/cam-mask --preset cpu --data sf64 model.cam_as_mask=true
-# ResGAN: one two-value contrast per attribute family
-bg train resgan $R/resgan-sleeve --preset cpu --data sf64 contrast=sleeve=long,short
-wait
-bg train resgan $R/resgan-fastening --preset cpu --data sf64 contrast=fastening=none,zipper
-bg train resgan $R/resgan-color --preset cpu --data sf64 contrast=color=red,blue
-wait
-bg train resgan $R/resgan-pattern --preset cpu --data sf64 contrast=pattern=solid,horizontal_stripes
-wait
+# stayed speckled; the frozen classifier's loss is off there); the ablations of the AMGAN paper's Table 3,
+# each removing one more part, and the CAM itself as the mask; ResGAN, one two-value contrast per attribute
+# family
+lane_a() {
+  one amgan amgan
+  one ganimation ganimation
+  one paired amgan loss.paired=100 loss.frozen_cls=0
+  one no-dc-lp amgan model.use_dc=false loss.perceptual=0
+  one cam-mask amgan model.cam_as_mask=true
+  one resgan-fastening resgan contrast=fastening=none,zipper
+  one resgan-pattern resgan contrast=pattern=solid,horizontal_stripes
+}
+lane_b() {
+  one stargan stargan
+  one sagan sagan
+  one no-dc amgan model.use_dc=false
+  one no-dc-lp-la amgan model.use_dc=false loss.perceptual=0 loss.attention=0
+  one resgan-sleeve resgan contrast=sleeve=long,short
+  one resgan-color resgan contrast=color=red,blue
+}
+if [ "$JOBS" -gt 1 ]; then
+  lane_a & lane_b & wait
+else
+  lane_a; lane_b
+fi
 
-run() { ls -d "$R/$1"/*/run-* | tail -n 1; }
 METHODS=(
   "paired ceiling=$(run paired)" "AMGAN=$(run amgan)" "StarGAN=$(run stargan)"
   "GANimation=$(run ganimation)" "SaGAN=$(run sagan)"

@@ -229,6 +229,22 @@ def test_eval_cli_edit_and_compare(setup, tmp_path):
         text=True,
     )
     assert r.returncode == 2 and "LABEL=PATH" in r.stderr
+    # a run kept as bench/edit_comparison.sh's KEEP=DIR keeps it (export, config, run.json, stats; no
+    # checkpoints) scores and times like the run itself
+    import shutil
+
+    kept = tmp_path / "kept" / "amgan"
+    shutil.copytree(paths["run"] / "export", kept / "export")
+    for name in ("config.json", "run.json", "stats.jsonl"):
+        shutil.copy(paths["run"] / name, kept / name)
+    r = subprocess.run(
+        [*exe, "compare", f"kept={kept}", *common, "--out", str(tmp_path / "k")], capture_output=True, text=True
+    )
+    assert r.returncode == 0, r.stderr
+    kept_table = (tmp_path / "k" / "comparison.md").read_text()
+    assert "| kept | 2 |" in kept_table
+    row = next(line for line in table.splitlines() if line.startswith("| amgan/run-001 |"))
+    assert row.replace("amgan/run-001", "kept") in kept_table  # the same readings as the run's
     with Image.open(out / "grid.png") as im:  # 10 rows of 32 px; columns: input, ground truth, two methods
         assert im.size == (4 * 32 + 3 * 2, 10 * 32 + 9 * 2)
     r = subprocess.run([*exe, "edit", "--model", paths["evaluator"], *common], capture_output=True, text=True)
