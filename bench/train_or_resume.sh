@@ -13,6 +13,30 @@ train() {
   fi
 }
 
+# train_until STEP MODEL OUT ARGS...: like train, for a run scored at its checkpoint STEP (a multiple of the
+# preset's train.ckpt_every): the training is stopped once that checkpoint is written (SIGTERM: it saves and
+# exits, as on Ctrl-C; --resume would continue it) and the run is exported from it into its export/. For a
+# preset without lr decay this is the run of STEP iterations; with decay it is that schedule's checkpoint.
+train_until() {
+  local step=$1 model=$2 out=$3; shift 3
+  local last ckpt pid
+  ckpt=$(printf 'checkpoints/step-%07d.pt' "$step")
+  last=$(ls -d "$out/$model"/run-* 2>/dev/null | tail -n 1 || true)
+  if [ -n "$last" ] && [ -f "$last/export/model.safetensors" ]; then return 0; fi
+  if [ -z "$last" ] || [ ! -f "$last/$ckpt" ]; then
+    train "$model" "$out" "$@" &
+    pid=$!
+    while kill -0 "$pid" 2> /dev/null; do
+      last=$(ls -d "$out/$model"/run-* 2>/dev/null | tail -n 1 || true)
+      if [ -n "$last" ] && [ -f "$last/$ckpt" ]; then pkill -TERM -P "$pid" || true; break; fi
+      sleep 5
+    done
+    wait "$pid" || true
+    last=$(ls -d "$out/$model"/run-* | tail -n 1)
+  fi
+  $FL export "$last" --step "$step" --out "$last/export" > /dev/null
+}
+
 # bg CMD...: in the background when JOBS > 1 (`wait` joins them), else in the foreground
 bg() { if [ "${JOBS:-1}" -gt 1 ]; then "$@" & else "$@"; fi; }
 
