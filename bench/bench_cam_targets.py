@@ -18,7 +18,7 @@ import torch
 
 import fashionlab
 from fashionlab.data.loader import FashionDataset
-from fashionlab.models.editing.task import contrast_cams, target_cams
+from fashionlab.models.editing.cams import contrast_cams, target_cams
 from fashionlab.synth.ground_truth import item_edit_regions
 
 

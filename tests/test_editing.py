@@ -19,10 +19,10 @@ from fashionlab.errors import InputError
 from fashionlab.losses.attributes import attribute_cross_entropy
 from fashionlab.losses.gan import gradient_penalty, wgan_critic_loss, wgan_generator_loss
 from fashionlab.models import MODELS, build_task
+from fashionlab.models.editing.cams import contrast_cams, target_cams
 from fashionlab.models.editing.codes import AttributeSpace
 from fashionlab.models.editing.crop import crop_and_resize, mask_boxes
 from fashionlab.models.editing.networks import Generator, GeneratorConfig
-from fashionlab.models.editing.task import contrast_cams, target_cams
 
 SPACE = AttributeSpace(
     [("sleeve", ["none", "short", "long"]), ("color", ["red", "blue"]), ("collar", ["a", "b", "c", "d"])]

@@ -15,9 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .editing.config import EditGanConfig, EditLossWeights, EditModelConfig
 from .editing.editor import infer_editor, load_editor
 from .editing.networks import GeneratorConfig
-from .editing.task import EditGanConfig, EditGanTask, EditLossWeights, EditModelConfig
+from .editing.task import EditGanTask
 from .registry import register_model
 
 

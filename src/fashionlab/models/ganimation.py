@@ -37,9 +37,10 @@ from dataclasses import dataclass, field
 
 from ..engine.task import OptimizerConfig
 from ..engine.trainer import TrainConfig
+from .editing.config import EditGanConfig, EditLossWeights, EditModelConfig, EditOptim
 from .editing.editor import infer_editor, load_editor
 from .editing.networks import GeneratorConfig
-from .editing.task import EditGanConfig, EditGanTask, EditLossWeights, EditModelConfig, EditOptim
+from .editing.task import EditGanTask
 from .registry import register_model
 
 

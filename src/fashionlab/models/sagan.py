@@ -35,9 +35,10 @@ from torch import nn
 
 from ..engine.task import OptimizerConfig
 from ..engine.trainer import TrainConfig
+from .editing.config import EditGanConfig, EditLossWeights, EditModelConfig, EditOptim
 from .editing.editor import infer_editor, load_editor
 from .editing.networks import SaganGenerator, SanConfig
-from .editing.task import EditGanConfig, EditGanTask, EditLossWeights, EditModelConfig, EditOptim
+from .editing.task import EditGanTask
 from .registry import register_model
 
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .editing.config import EditGanConfig
 from .editing.editor import infer_editor, load_editor
-from .editing.task import EditGanConfig, EditGanTask
+from .editing.task import EditGanTask
 from .registry import register_model
 
 

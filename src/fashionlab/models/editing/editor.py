@@ -198,7 +198,7 @@ def load_editor(
     """An untrained editor of an export's architecture (``fashionlab.load`` fills the weights). ``model_config``:
     the class of the export's ``model.*`` config (default :class:`EditModelConfig`; SaGAN's adds its SAN),
     whose ``build_generator`` makes the generator."""
-    from .task import EditModelConfig
+    from .config import EditModelConfig
 
     model_cfg = from_dict(model_config or EditModelConfig, config)
     attributes = [(n, list(v)) for n, v in extra["attributes"]]
