@@ -54,9 +54,17 @@ ROWS=(
   "Deformable GAN, none ($DEFORM_STEP it.)=$(run none/deform)"
   "Deformable GAN, feature matching 10 ($DEFORM_STEP it.)=$(run fm/deform)"
 )
-for set in sfpose128 sfpose128-s95; do
-  out=pose-fm-$set
-  [ -f "$out/pose.md" ] || $FL eval pose "${ROWS[@]}" --data $set --pairs 1000 --grid-rows 12 --out "$out" \
-      --no-progress
-  cat "$out/pose.md"
-done
+score() {  # score SET: the seven rows on 1,000 pairs of SET
+  [ -f "pose-fm-$1/pose.md" ] || $FL eval pose "${ROWS[@]}" --data "$1" --pairs 1000 --grid-rows 12 \
+      --out "pose-fm-$1" --no-progress > /dev/null
+}
+if [ "$JOBS" -gt 1 ]; then
+  score sfpose128 & a=$!
+  score sfpose128-s95 & b=$!
+  wait $a
+  wait $b
+else
+  score sfpose128
+  score sfpose128-s95
+fi
+cat pose-fm-sfpose128/pose.md pose-fm-sfpose128-s95/pose.md
