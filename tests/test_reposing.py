@@ -391,7 +391,9 @@ def test_eval_pose_names_its_scorer_and_whether_it_shares_the_models_people():
 
 def test_imported_market_pairs_train_a_reposing_model(tmp_path, tiny_repose):
     """Market-1501 / DeepFashion annotation + pairs CSVs, through the pose-pairs importer, to a training run."""
-    from test_importers import make_pose_pairs, run_import
+    from helpers.importer_sources import make_pose_pairs
+
+    from fashionlab.data.importers import run_import
 
     data = run_import("pose-pairs", make_pose_pairs(tmp_path / "src"), tmp_path / "market", image_size=(128, 64))
     ds = PosePairDataset(data, split="train", progress=False)
