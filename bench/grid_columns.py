@@ -2,7 +2,9 @@
 
     python bench/grid_columns.py GRID.png --tile 128x64 --columns 0,1,2,11,12,13 --out SMALLER.png
 
-so that a table with many rows can show a readable grid of a few (e.g. the final checkpoints)."""
+so that a table with many rows can show a readable grid of a few (e.g. the final checkpoints). ``--more
+GRID2:COLUMNS`` (repeatable) appends columns of another grid of the same pairs (the same rows, e.g. a second
+``eval pose`` call on the same --data and --pairs)."""
 
 from __future__ import annotations
 
@@ -34,6 +36,7 @@ def main() -> None:
     ap.add_argument("--tile", required=True, help="HxW of one tile, e.g. 128x64")
     ap.add_argument("--columns", required=True, help="comma-separated 0-based columns to keep")
     ap.add_argument("--pad", type=int, default=2)
+    ap.add_argument("--more", action="append", default=[], help="GRID:COLUMNS of another grid of the same rows")
     ap.add_argument("--out", type=Path, required=True)
     a = ap.parse_args()
     if a.out.exists():
@@ -41,6 +44,14 @@ def main() -> None:
     h, w = (int(v) for v in a.tile.lower().split("x"))
     grid = np.asarray(Image.open(a.grid).convert("RGB"))
     kept = keep_columns(grid, (h, w), [int(c) for c in a.columns.split(",")], a.pad)
+    for more in a.more:
+        path, _, columns = more.rpartition(":")
+        other = np.asarray(Image.open(path).convert("RGB"))
+        if other.shape[0] != grid.shape[0]:
+            raise SystemExit(f"{path} has {other.shape[0]} pixel rows, {a.grid} {grid.shape[0]}: not the same pairs")
+        extra = keep_columns(other, (h, w), [int(c) for c in columns.split(",")], a.pad)
+        gap = np.full((grid.shape[0], a.pad, 3), 255, np.uint8)
+        kept = np.concatenate([kept, gap, extra], axis=1)
     Image.fromarray(kept).save(a.out)
     print(f"written: {a.out} ({kept.shape[1]}x{kept.shape[0]})")
 
