@@ -6,7 +6,7 @@
 # by `fashionlab eval compare` under two evaluators of different architecture families. Every step is
 # skipped when its result exists; an interrupted training continues with --resume. Runs at most two
 # trainings at once (JOBS=1: one), one thread each (this machine has 2 cores): about 30 minutes per run alone, 40-75 beside
-# other work; 14 runs in all.
+# other work; 13 runs in all (5 methods, the paired ceiling, 4 ablations, 3 more ResGAN contrasts: ResGAN is one run per contrast).
 #
 # The frozen classifier (CAMs, perceptual features, a photo's attributes) and the two evaluators are the
 # shipped ones (asset:attrnet-synth64, asset:attrnet-synth64-eval, asset:attrclf-synth64-eval); their model
