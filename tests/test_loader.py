@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -63,6 +66,44 @@ def test_stale_pack_is_rebuilt(tmp_path):
     (root / "items.jsonl").write_text("\n".join(lines) + "\n")
     pack = open_pack(root, progress=False)
     assert pack.images.shape[0] == 9
+
+
+@pytest.mark.parametrize("when", ["before the check", "between the check and the rename"])
+def test_a_pack_made_meanwhile_by_another_process_is_used(tmp_path, monkeypatch, when):
+    """Two trainings started at once on fresh data both pack it; the one that finishes second uses the first's
+    pack instead of failing (it did: "Directory not empty" from the rename) or deleting a pack in use."""
+    import fashionlab.data.pack as pack_module
+
+    root = make(tmp_path)
+    theirs = pack_dataset(root, progress=False)  # what the other process wrote
+    saved = tmp_path / "theirs"
+    shutil.copytree(theirs, saved)
+    shutil.rmtree(theirs)
+    real_replace, real_current = os.replace, pack_module._is_current
+    calls = {"current": 0}
+
+    def is_current(path, fp):  # the first check (at the start) sees no pack; the other process lands after it
+        result = real_current(path, fp)
+        calls["current"] += 1
+        if calls["current"] == 1 and when == "before the check":
+            shutil.copytree(saved, path)
+            calls["inode"] = (path / "images.npy").stat().st_ino
+        return result
+
+    def replace(src, dst):
+        if when == "between the check and the rename" and not Path(dst).exists():
+            shutil.copytree(saved, dst)
+            calls["inode"] = (Path(dst) / "images.npy").stat().st_ino
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(pack_module, "_is_current", is_current)
+    monkeypatch.setattr(pack_module.os, "replace", replace)
+    stamp_file = saved / "index.json"
+    assert pack_dataset(root, progress=False) == theirs
+    assert (theirs / "index.json").read_bytes() == stamp_file.read_bytes()
+    assert (theirs / "images.npy").stat().st_ino == calls["inode"], "their pack (in use) is kept, not rebuilt"
+    assert not list((root / "cache").glob(".pack-*")), "our temporary pack is removed"
+    assert open_pack(root, progress=False).images.shape == (10, 16, 16, 3)
 
 
 def test_corrupt_images_reported_all_at_once(tmp_path):

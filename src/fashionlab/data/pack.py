@@ -114,9 +114,19 @@ def pack_dataset(
             "items_fingerprint": fp,
         }
         (tmp / "index.json").write_text(json.dumps(index))
+        # another process (a second training started on the same fresh data) may have packed the same items
+        # meanwhile: theirs is as good as ours, so ours is dropped rather than replacing a pack in use
         if final.exists():
+            if not force and _is_current(final, fp):
+                shutil.rmtree(tmp, ignore_errors=True)
+                return final
             shutil.rmtree(final)
-        os.replace(tmp, final)
+        try:
+            os.replace(tmp, final)
+        except OSError:
+            if not _is_current(final, fp):  # not the race above: a real failure
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)  # it landed between the check and the rename
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
