@@ -44,7 +44,7 @@ one() {
   train "$model" "$R/$name" --preset cpu --data sf64 "$@"
   if [ -n "$KEEP" ]; then
     local last
-    last=$(ls -d "$R/$name/$model"/run-* | tail -n 1)
+    last=$(newest_run "$R/$name" "$model")
     mkdir -p "$KEEP/$name.partial"
     cp -r "$last/export" "$last/config.json" "$last/run.json" "$last/stats.jsonl" "$KEEP/$name.partial/"
     mv "$KEEP/$name.partial" "$KEEP/$name"

@@ -46,7 +46,7 @@ else
   lane_a; lane_b
 fi
 
-run() { ls -d "$R/$1"/run-* | tail -n 1; }
+run() { newest_run "$R" "$1"; }
 ROWS=(
   "XingGAN, none (shipped)=asset:xinggan-synth128x64" "XingGAN, stand-in perceptual 50=$(run standin/xinggan)"
   "XingGAN, feature matching 10=$(run fm/xinggan)"

@@ -36,7 +36,7 @@ fi
 exported() {  # MODEL LABEL [--hours H]: prints the export folder, exporting when it is missing
   local model=$1 label=$2; shift 2
   local run out
-  run=$(ls -d $R/$model/run-* | tail -n 1)
+  run=$(newest_run "$R" "$model")
   out=exports/$model-$label
   [ -f "$out/model.safetensors" ] || $FL export "$run" --out "$out" "$@" > /dev/null
   echo "$out"
@@ -48,7 +48,7 @@ declare -A NAME=([patn]=PATN [xinggan]=XingGAN [deform]="Deformable GAN")
 ROWS=()  # LABEL=PATH: each row named by its method and training time
 for h in $HOURS; do
   for m in patn xinggan deform; do
-    run=$(ls -d $R/$m/run-* 2>/dev/null | tail -n 1 || true)
+    run=$(newest_run "$R" "$m" 2>/dev/null || true)
     [ -n "$run" ] || continue
     "$PY" -c "import sys; sys.exit(0 if float(sys.argv[1]) >= float(sys.argv[2]) else 1)" "$(hours_of "$run")" "$h" \
         && ROWS+=("${NAME[$m]}, ${h} h=$(exported $m ${h}h --hours "$h")")
@@ -56,7 +56,7 @@ for h in $HOURS; do
 done
 # the end of each training (its own export/), once it has finished
 for m in patn xinggan deform; do
-  run=$(ls -d $R/$m/run-* 2>/dev/null | tail -n 1 || true)
+  run=$(newest_run "$R" "$m" 2>/dev/null || true)
   if [ -n "$run" ] && [ -f "$run/export/model.safetensors" ]; then ROWS+=("${NAME[$m]}, end ($STEPS it.)=$run/export"); fi
 done
 

@@ -1,10 +1,13 @@
 # Sourced by the bench/*.sh training scripts (needs $FL, the fashionlab command).
+# newest_run OUT MODEL: the newest run folder OUT/MODEL/run-* (fails, as ls does, when there is none)
+newest_run() { ls -d "$1/$2"/run-* | tail -n 1; }
+
 # train MODEL OUT ARGS...: a new run of MODEL in OUT, or the newest unfinished one there resumed; nothing
 # when the newest run already has its export.
 train() {
   local model=$1 out=$2; shift 2
   local last
-  last=$(ls -d "$out/$model"/run-* 2>/dev/null | tail -n 1 || true)
+  last=$(newest_run "$out" "$model" 2>/dev/null || true)
   if [ -n "$last" ] && [ -f "$last/export/model.safetensors" ]; then return 0; fi
   if [ -n "$last" ] && [ -d "$last/checkpoints" ]; then
     $FL train "$model" --resume "$last" --no-progress
@@ -21,18 +24,18 @@ train_until() {
   local step=$1 model=$2 out=$3; shift 3
   local last ckpt pid
   ckpt=$(printf 'checkpoints/step-%07d.pt' "$step")
-  last=$(ls -d "$out/$model"/run-* 2>/dev/null | tail -n 1 || true)
+  last=$(newest_run "$out" "$model" 2>/dev/null || true)
   if [ -n "$last" ] && [ -f "$last/export/model.safetensors" ]; then return 0; fi
   if [ -z "$last" ] || [ ! -f "$last/$ckpt" ]; then
     train "$model" "$out" "$@" &
     pid=$!
     while kill -0 "$pid" 2> /dev/null; do
-      last=$(ls -d "$out/$model"/run-* 2>/dev/null | tail -n 1 || true)
+      last=$(newest_run "$out" "$model" 2>/dev/null || true)
       if [ -n "$last" ] && [ -f "$last/$ckpt" ]; then pkill -TERM -P "$pid" || true; break; fi
       sleep 5
     done
     wait "$pid" || true
-    last=$(ls -d "$out/$model"/run-* | tail -n 1)
+    last=$(newest_run "$out" "$model")
   fi
   $FL export "$last" --step "$step" --out "$last/export" > /dev/null
 }
