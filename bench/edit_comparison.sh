@@ -19,6 +19,12 @@ FL=${FL:-.venv/bin/fashionlab}
 export OMP_NUM_THREADS=1
 FL=$(realpath "$FL")
 BENCH=$(realpath "$(dirname "$0")")
+# KEEP=DIR: each finished run's export, config and stats are copied to DIR/NAME (a folder you commit, so a
+# later session on another machine scores them without training again: about 3 MB each); a run kept there is
+# not trained again, and the scoring reads it from there
+KEEP=${KEEP:-}
+# resolved before the cd into WORKDIR, so a relative DIR means one beside where you called the script
+[ -z "$KEEP" ] || { mkdir -p "$KEEP"; KEEP=$(realpath "$KEEP"); }
 mkdir -p "$W"
 cd "$W"
 
@@ -32,11 +38,6 @@ source "$BENCH/train_or_resume.sh"
 # JOBS=1 runs the trainings one after another (when another long job holds the second core)
 JOBS=${JOBS:-2}
 R=runs-cmp
-# KEEP=DIR: each finished run's export, config and stats are copied to DIR/NAME (a folder you commit, so a
-# later session on another machine scores them without training again: about 3 MB each); a run kept there is
-# not trained again, and the scoring reads it from there
-KEEP=${KEEP:-}
-[ -z "$KEEP" ] || { mkdir -p "$KEEP"; KEEP=$(realpath "$KEEP"); }
 # one NAME MODEL ARGS...: run NAME of MODEL (runs-cmp/NAME/MODEL/run-*), trained or resumed unless kept
 one() {
   local name=$1 model=$2; shift 2
