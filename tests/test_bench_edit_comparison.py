@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 # the stand-in: `data synth --out X` makes X; `train MODEL --out OUT ...` makes OUT/MODEL/run-001 with an
 # export; `eval compare NAME=PATH ... --out O` writes O/comparison.md and a reports.json with one row per NAME
 # (manipulation and edit gain made up from the name); `eval region ... --out O` writes O/regions.md
-STAND_IN = r'''
+STAND_IN = r"""
 import json, os, sys
 from pathlib import Path
 args = sys.argv[1:]
@@ -58,7 +58,7 @@ elif args[:2] == ["eval", "region"]:
     (out / "regions.md").write_text("| regions |\n")
 else:
     raise SystemExit(f"stand-in: unexpected call {args}")
-'''
+"""
 
 RUNS = {
     "amgan", "ganimation", "paired", "no-dc-lp", "cam-mask", "resgan-fastening", "resgan-pattern",
