@@ -46,17 +46,15 @@ import argparse
 import gc
 import json
 import os
-import resource
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import faiss
 import numpy as np
 from faiss.contrib.ivf_tools import add_preassigned
-from tqdm import tqdm
+from knn_measure import K, exact_topk, index_bytes, nn_stats, print_table, recall, rss_mb, timed_search
+from vector_draw import Collection, ComboMixture  # bench/vector_draw.py (bench/ is first on sys.path)
 
 from fashionlab.data.format import Item, load_dataset
 from fashionlab.metrics.retrieval import evaluate_manipulation, plan_queries
@@ -67,8 +65,6 @@ from fashionlab.search.query import Searcher, model_identity
 from fashionlab.synth.generate import SynthConfig, generate_dataset
 
 MODEL = "asset:attrnet-synth64"
-K = 30
-CHUNK = 250_000
 IVF_PROBES = (8, 16, 32, 64, 128, 256)
 HNSW_EFS = (32, 64, 128, 256, 512)
 TIE = 1e-3  # tie-tolerant recall: a hit within this inner product of the exact 30th counts
@@ -150,101 +146,6 @@ def network_cost(names: tuple[str, ...] = (MODEL, "asset:attrnet-synth128"), bat
     return rows
 
 
-# ---------------------------------------------------------------------------------------------- the draw
-@dataclass
-class ComboMixture:
-    """A Gaussian mixture over L2-normalised vectors: one component per attribute combination (its mean
-    vector, its share of the images as weight) with one shared within-combination covariance."""
-
-    means: np.ndarray  # (C, d)
-    weights: np.ndarray  # (C,)
-    labels: np.ndarray  # (C, A) the attribute value indices of each component
-    chol: np.ndarray  # (d, d) lower Cholesky factor of the shared covariance
-
-    @classmethod
-    def fit(cls, vecs: np.ndarray, labels: np.ndarray, by_combination: bool = True) -> ComboMixture:
-        """Fit to (N, d) vectors with (N, A) attribute labels; ``by_combination=False`` is one Gaussian."""
-        x = vecs.astype(np.float64)
-        keys = np.unique(labels, axis=0, return_inverse=True)[1].ravel() if by_combination else np.zeros(len(x), int)
-        n_comp = int(keys.max()) + 1
-        counts = np.bincount(keys, minlength=n_comp)
-        means = np.zeros((n_comp, x.shape[1]))
-        np.add.at(means, keys, x)
-        means /= counts[:, None]
-        resid = x - means[keys]
-        cov = resid.T @ resid / max(len(x) - n_comp, 1)
-        comp_labels = np.zeros((n_comp, labels.shape[1]), labels.dtype)
-        comp_labels[keys] = labels
-        chol = np.linalg.cholesky(cov + 1e-9 * np.eye(len(cov)))
-        return cls(means.astype(np.float32), counts / counts.sum(), comp_labels, chol.astype(np.float32))
-
-    def draw(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """(n, d) float32 normalised vectors and the component of each."""
-        comp = rng.choice(len(self.weights), size=n, p=self.weights)
-        x = self.means[comp] + rng.standard_normal((n, self.chol.shape[0]), dtype=np.float32) @ self.chol.T
-        x /= np.linalg.norm(x, axis=1, keepdims=True)
-        return x, comp
-
-
-# ---------------------------------------------------------------------------------------------- measuring
-def rss_mb() -> tuple[float, float]:
-    """(current, peak) resident set size of this process in MB."""
-    status = Path("/proc/self/status").read_text()
-    cur = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS"))
-    return cur / 1024, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def exact_topk(
-    chunks: Callable[[], Iterator[np.ndarray]], queries: np.ndarray, k: int = K
-) -> tuple[np.ndarray, np.ndarray]:
-    """(Q, k) ids and inner products of the exact top-k, best first, one brute-force pass over the chunks."""
-    best_s = np.full((len(queries), k), -np.inf, np.float32)
-    best_i = np.zeros((len(queries), k), np.int64)
-    start = 0
-    for x in chunks():
-        s = queries @ x.T
-        part = np.argpartition(-s, k, axis=1)[:, :k]
-        cand_s = np.concatenate([best_s, np.take_along_axis(s, part, 1)], 1)
-        cand_i = np.concatenate([best_i, part + start], 1)
-        top = np.argsort(-cand_s, axis=1)[:, :k]
-        best_s, best_i = np.take_along_axis(cand_s, top, 1), np.take_along_axis(cand_i, top, 1)
-        start += len(x)
-    return best_i, best_s
-
-
-def recall(found: np.ndarray, exact: np.ndarray) -> float:
-    """Mean share of the exact top-k found."""
-    return float(np.mean([len(set(f) & set(e)) / exact.shape[1] for f, e in zip(found, exact, strict=True)]))
-
-
-def timed_search(index: faiss.Index, queries: np.ndarray) -> tuple[np.ndarray, float, float]:
-    """(ids, p50 ms, p99 ms) of single queries, one at a time."""
-    for q in queries[:5]:
-        index.search(q[None], K)
-    ids, lat = [], []
-    for q in queries:
-        t = time.perf_counter()
-        ids.append(index.search(q[None], K)[1][0])
-        lat.append((time.perf_counter() - t) * 1000)
-    return np.stack(ids), float(np.percentile(lat, 50)), float(np.percentile(lat, 99))
-
-
-def nn_stats(vecs: np.ndarray, queries: np.ndarray) -> dict[str, float]:
-    """Inner product of each query with its 1st and 30th nearest neighbour: mean and 5/50/95th percentiles."""
-    s = np.sort(queries @ vecs.T, axis=1)[:, ::-1]
-    out = {}
-    for name, col in (("nn1", s[:, 0]), ("nn30", s[:, K - 1])):
-        out |= {f"{name}_mean": float(col.mean())}
-        out |= {f"{name}_p{p}": float(np.percentile(col, p)) for p in (5, 50, 95)}
-    return {k: round(v, 4) for k, v in out.items()}
-
-
-def print_table(rows: list[dict], cols: list[str]) -> None:
-    print("\n| " + " | ".join(cols) + " |\n|" + "---|" * len(cols))
-    for r in rows:
-        print("| " + " | ".join(str(r.get(c, "-")) for c in cols) + " |", flush=True)
-
-
 # ---------------------------------------------------------------------------------------------- indexes
 def small_index(kind: str, vecs: np.ndarray) -> faiss.Index:
     """The realism check's indexes at a small size: the folder catalog's IVF and IVF-PQ (nprobe 16), IVF-SQ8
@@ -279,58 +180,6 @@ def realism(real: np.ndarray, real_q: np.ndarray, mix: ComboMixture, gauss: Comb
             row[f"recall_{kind}"] = round(recall(small_index(kind, vecs).search(queries, K)[1], exact), 4)
         rows.append(row | nn_stats(vecs, queries))
     return rows
-
-
-class Collection:
-    """The drawn vectors in a float32 file, read back in chunks (so RSS counts indexes, not the data)."""
-
-    def __init__(self, path: Path, n: int, d: int):
-        self.path, self.n, self.d = path, n, d
-
-    def make(self, mix: ComboMixture, seed: int) -> float:
-        """Draw the vectors (a kept file of the right size is reused); seconds taken."""
-        if self.path.exists() and self.path.stat().st_size == self.n * self.d * 4:
-            return 0.0
-        t = time.perf_counter()
-        rng = np.random.default_rng(seed)
-        with open(self.path, "wb") as f:
-            for i in tqdm(range(0, self.n, CHUNK), desc="drawing", unit="chunk"):
-                f.write(mix.draw(min(CHUNK, self.n - i), rng)[0].tobytes())
-        return time.perf_counter() - t
-
-    def chunks(self, limit: int | None = None, desc: str | None = None) -> Iterator[np.ndarray]:
-        """The first ``limit`` vectors (default all) in chunks of CHUNK, with a progress bar when ``desc``."""
-        n = min(self.n, limit or self.n)
-        for i in tqdm(range(0, n, CHUNK), desc=desc, unit="chunk", disable=desc is None):
-            count = min(CHUNK, n - i)
-            yield np.fromfile(self.path, np.float32, count * self.d, offset=i * self.d * 4).reshape(count, self.d)
-
-    def rows(self, ids: np.ndarray) -> np.ndarray:
-        """The vectors at positions ``ids`` (any shape), shape ``ids.shape + (d,)``."""
-        data = np.memmap(self.path, np.float32, "r", shape=(self.n, self.d))
-        flat = ids.ravel()
-        order = np.argsort(flat)
-        out = np.empty((len(flat), self.d), np.float32)
-        out[order] = data[flat[order]]
-        del data
-        return out.reshape(*ids.shape, self.d)
-
-    def sample(self, n: int, seed: int) -> np.ndarray:
-        """``n`` vectors at random positions (a training sample)."""
-        rows = np.sort(np.random.default_rng(seed).choice(self.n, size=min(n, self.n), replace=False))
-        data = np.memmap(self.path, np.float32, "r", shape=(self.n, self.d))
-        out = np.ascontiguousarray(data[rows])
-        del data
-        return out
-
-
-def index_bytes(index: faiss.Index, work: Path) -> int:
-    """Bytes of the index as ``faiss.write_index`` writes it (a temporary file in ``work``)."""
-    path = work / "index.tmp"
-    faiss.write_index(index, str(path))
-    size = path.stat().st_size
-    path.unlink()
-    return size
 
 
 def sweep(
