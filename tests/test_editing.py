@@ -396,3 +396,30 @@ def test_nearest_upsampling_generator_has_no_transposed_convs_and_keeps_shapes()
     assert out.shape == x.shape and mask.shape == (2, 1, 32, 32)
     with pytest.raises(InputError, match="transposed or nearest"):
         Generator(SPACE.code_dim, GeneratorConfig(upsample="bicubic"))
+
+
+@pytest.mark.parametrize("upsample", ["transposed", "nearest"])
+def test_skip_generator_sees_full_resolution_input_and_default_layout_is_unchanged(upsample):
+    """model.generator.skips: the decoder's last level sees the stem's full-resolution features, so one
+    input pixel moves output pixels through the skip even when the bottleneck is cut; without skips the
+    state-dict keys stay those of the shipped exports (body.N...)."""
+    torch.manual_seed(0)
+    plain = Generator(SPACE.code_dim, GeneratorConfig(width=8, residual_blocks=1, attention=True))
+    assert all(k.startswith(("body.", "to_rgb.", "to_attention.")) for k in plain.state_dict())
+    assert "body.0.weight" in plain.state_dict()
+    G = Generator(
+        SPACE.code_dim, GeneratorConfig(width=8, residual_blocks=1, attention=True, skips=True, upsample=upsample)
+    )
+    x = torch.zeros(1, 3, 32, 32)
+    code = SPACE.code(torch.tensor([[2, 0, 3]]), torch.tensor([0]))
+    out, mask = G(x, code)
+    assert out.shape == x.shape and mask.shape == (1, 1, 32, 32)
+    # cut the bottleneck: zero every weight below the stem except the skip path; a change at one pixel must
+    # still reach the output through the skip (the plain generator loses it entirely)
+    with torch.no_grad():
+        for net in (G.body.down, G.body.middle, G.body.up):
+            for p in net.parameters():
+                p.zero_()
+    y = x.clone()
+    y[0, :, 16, 16] = 1.0
+    assert not torch.allclose(G(y, code)[0], G(x, code)[0])

@@ -52,6 +52,10 @@ class GeneratorConfig:
     # how the decoder doubles the resolution: "transposed" (the papers: 4x4 stride-2 transposed convs) or
     # "nearest" (nearest-neighbour upsampling then a 3x3 conv; Odena et al. 2016: no checkerboard artifacts)
     upsample: str = "transposed"
+    # skip connections from the encoder to the decoder at each resolution (a U-Net's; not in the papers):
+    # the decoder sees the input's full-resolution features, so the edited pixels can keep the garment's
+    # shading, pattern and outline (see docs/benchmarks.md, "Paired capacity of the editors' generator")
+    skips: bool = False
 
 
 @dataclass
@@ -117,6 +121,45 @@ def encoder_decoder(in_channels: int, width: int, residual_blocks: int, upsample
     return nn.Sequential(*layers)
 
 
+class SkipEncoderDecoder(nn.Module):
+    """:func:`encoder_decoder` with U-Net skip connections: each decoder level concatenates the encoder's
+    features at its resolution and fuses them with a 3x3 conv (norm, ReLU). (B, in, H, W) -> (B, width, H, W)."""
+
+    def __init__(self, in_channels: int, width: int, residual_blocks: int, upsample: str = "transposed"):
+        super().__init__()
+        if upsample not in ("transposed", "nearest"):
+            raise InputError(f"expected transposed or nearest, got {upsample!r}", field="model.generator.upsample")
+        w = width
+        self.stem = nn.Sequential(nn.Conv2d(in_channels, w, 7, 1, 3, bias=False), _norm(w), nn.ReLU(inplace=True))
+        self.down = nn.ModuleList(
+            nn.Sequential(nn.Conv2d(w << k, w << (k + 1), 4, 2, 1, bias=False), _norm(w << (k + 1)), nn.ReLU(True))
+            for k in range(2)
+        )
+        self.middle = nn.Sequential(*[ResidualBlock(w * 4) for _ in range(residual_blocks)])
+        ups, fuses = [], []
+        for k in (2, 1):
+            if upsample == "transposed":
+                up: list[nn.Module] = [nn.ConvTranspose2d(w << k, w << (k - 1), 4, 2, 1, bias=False)]
+            else:
+                up = [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(w << k, w << (k - 1), 3, 1, 1, bias=False)]
+            ups.append(nn.Sequential(*up, _norm(w << (k - 1)), nn.ReLU(inplace=True)))
+            fuses.append(
+                nn.Sequential(
+                    nn.Conv2d(w << k, w << (k - 1), 3, 1, 1, bias=False), _norm(w << (k - 1)), nn.ReLU(inplace=True)
+                )
+            )
+        self.up, self.fuse = nn.ModuleList(ups), nn.ModuleList(fuses)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skips = [self.stem(x)]
+        for down in self.down:
+            skips.append(down(skips[-1]))
+        h = self.middle(skips.pop())
+        for up, fuse in zip(self.up, self.fuse, strict=True):
+            h = fuse(torch.cat([up(h), skips.pop()], 1))
+        return h
+
+
 def _mask_head(width: int, initial: float | None = None) -> nn.Sequential:
     """A 7x7 conv to one channel and a sigmoid: an attention mask in [0, 1]; with ``initial`` the conv has a
     bias set to its logit (the mask starts near ``initial``), else no bias (it starts near 0.5)."""
@@ -147,7 +190,8 @@ class Generator(nn.Module):
                 "attention_keeps (GANimation's mask convention) needs attention=true", field="model.generator"
             )
         self.code_dim, self.cfg = code_dim, cfg
-        self.body = encoder_decoder(3 + code_dim, cfg.width, cfg.residual_blocks, cfg.upsample)
+        body = SkipEncoderDecoder if cfg.skips else encoder_decoder
+        self.body = body(3 + code_dim, cfg.width, cfg.residual_blocks, cfg.upsample)
         self.to_rgb = nn.Sequential(nn.Conv2d(cfg.width, 3, 7, 1, 3, bias=False), nn.Tanh())
         self.to_attention = _mask_head(cfg.width) if cfg.attention else None
 
