@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from fashionlab.config import from_dict, parse_overrides
 from fashionlab.data.imaging import normalise, resize_mask, resize_rgb
 from fashionlab.data.loader import FashionDataset
+from fashionlab.fileio import atomic_write
 from fashionlab.metrics.edit_gain import edit_gain
 from fashionlab.models.editing.codes import AttributeSpace
 from fashionlab.models.editing.networks import Generator, GeneratorConfig
@@ -79,9 +80,7 @@ def cached_pairs(ds, n, seed, regions, cache: Path, tag: str) -> dict[str, np.nd
             return dict(z)
     bank = render_pairs(ds, n, seed, regions)
     cache.mkdir(parents=True, exist_ok=True)
-    tmp = file.with_suffix(".tmp.npz")
-    np.savez(tmp, **bank)
-    tmp.replace(file)
+    atomic_write(file, lambda f: np.savez(f, **bank))
     return bank
 
 

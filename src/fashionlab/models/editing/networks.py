@@ -54,7 +54,7 @@ class GeneratorConfig:
     upsample: str = "transposed"
     # skip connections from the encoder to the decoder at each resolution (a U-Net's; not in the papers):
     # the decoder sees the input's full-resolution features, so the edited pixels can keep the garment's
-    # shading, pattern and outline (see docs/benchmarks.md, "Paired capacity of the editors' generator")
+    # shading, pattern and outline (docs/edit-comparison.md, "What this generator can draw at all")
     skips: bool = False
 
 
@@ -99,26 +99,36 @@ class SanConfig:
     initial_mask: float | None = None
 
 
-def encoder_decoder(in_channels: int, width: int, residual_blocks: int, upsample: str = "transposed") -> nn.Sequential:
-    """The body of StarGAN's generator: (B, in_channels, H, W) -> (B, width, H, W) features; ``upsample``:
-    ``transposed`` (4x4 stride-2 transposed convs, the papers') or ``nearest`` (x2 nearest, 3x3 conv)."""
+def _encoder_decoder_stages(
+    in_channels: int, width: int, residual_blocks: int, upsample: str
+) -> tuple[list[nn.Module], list[list[nn.Module]], list[nn.Module], list[list[nn.Module]]]:
+    """The layers of StarGAN's generator body, by stage: the 7x7 stem, the two downsamplings, the residual
+    blocks and the two upsamplings (each stage's conv, norm and ReLU); shared by :func:`encoder_decoder`
+    and :class:`SkipEncoderDecoder`."""
     if upsample not in ("transposed", "nearest"):
         raise InputError(f"expected transposed or nearest, got {upsample!r}", field="model.generator.upsample")
     w = width
-    layers: list[nn.Module] = [nn.Conv2d(in_channels, w, 7, 1, 3, bias=False), _norm(w), nn.ReLU(inplace=True)]
-    for k in range(2):
-        layers += [nn.Conv2d(w << k, w << (k + 1), 4, 2, 1, bias=False), _norm(w << (k + 1)), nn.ReLU(inplace=True)]
-    layers += [ResidualBlock(w * 4) for _ in range(residual_blocks)]
+    stem: list[nn.Module] = [nn.Conv2d(in_channels, w, 7, 1, 3, bias=False), _norm(w), nn.ReLU(inplace=True)]
+    downs = [
+        [nn.Conv2d(w << k, w << (k + 1), 4, 2, 1, bias=False), _norm(w << (k + 1)), nn.ReLU(inplace=True)]
+        for k in range(2)
+    ]
+    middle: list[nn.Module] = [ResidualBlock(w * 4) for _ in range(residual_blocks)]
+    ups = []
     for k in (2, 1):
         if upsample == "transposed":
-            layers += [nn.ConvTranspose2d(w << k, w << (k - 1), 4, 2, 1, bias=False)]
+            up: list[nn.Module] = [nn.ConvTranspose2d(w << k, w << (k - 1), 4, 2, 1, bias=False)]
         else:
-            layers += [
-                nn.Upsample(scale_factor=2, mode="nearest"),
-                nn.Conv2d(w << k, w << (k - 1), 3, 1, 1, bias=False),
-            ]
-        layers += [_norm(w << (k - 1)), nn.ReLU(inplace=True)]
-    return nn.Sequential(*layers)
+            up = [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(w << k, w << (k - 1), 3, 1, 1, bias=False)]
+        ups.append([*up, _norm(w << (k - 1)), nn.ReLU(inplace=True)])
+    return stem, downs, middle, ups
+
+
+def encoder_decoder(in_channels: int, width: int, residual_blocks: int, upsample: str = "transposed") -> nn.Sequential:
+    """The body of StarGAN's generator: (B, in_channels, H, W) -> (B, width, H, W) features; ``upsample``:
+    ``transposed`` (4x4 stride-2 transposed convs, the papers') or ``nearest`` (x2 nearest, 3x3 conv)."""
+    stem, downs, middle, ups = _encoder_decoder_stages(in_channels, width, residual_blocks, upsample)
+    return nn.Sequential(*stem, *(m for d in downs for m in d), *middle, *(m for u in ups for m in u))
 
 
 class SkipEncoderDecoder(nn.Module):
@@ -127,28 +137,16 @@ class SkipEncoderDecoder(nn.Module):
 
     def __init__(self, in_channels: int, width: int, residual_blocks: int, upsample: str = "transposed"):
         super().__init__()
-        if upsample not in ("transposed", "nearest"):
-            raise InputError(f"expected transposed or nearest, got {upsample!r}", field="model.generator.upsample")
+        stem, downs, middle, ups = _encoder_decoder_stages(in_channels, width, residual_blocks, upsample)
+        self.stem = nn.Sequential(*stem)
+        self.down = nn.ModuleList(nn.Sequential(*d) for d in downs)
+        self.middle = nn.Sequential(*middle)
+        self.up = nn.ModuleList(nn.Sequential(*u) for u in ups)
         w = width
-        self.stem = nn.Sequential(nn.Conv2d(in_channels, w, 7, 1, 3, bias=False), _norm(w), nn.ReLU(inplace=True))
-        self.down = nn.ModuleList(
-            nn.Sequential(nn.Conv2d(w << k, w << (k + 1), 4, 2, 1, bias=False), _norm(w << (k + 1)), nn.ReLU(True))
-            for k in range(2)
+        self.fuse = nn.ModuleList(
+            nn.Sequential(nn.Conv2d(w << k, w << (k - 1), 3, 1, 1, bias=False), _norm(w << (k - 1)), nn.ReLU(True))
+            for k in (2, 1)
         )
-        self.middle = nn.Sequential(*[ResidualBlock(w * 4) for _ in range(residual_blocks)])
-        ups, fuses = [], []
-        for k in (2, 1):
-            if upsample == "transposed":
-                up: list[nn.Module] = [nn.ConvTranspose2d(w << k, w << (k - 1), 4, 2, 1, bias=False)]
-            else:
-                up = [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(w << k, w << (k - 1), 3, 1, 1, bias=False)]
-            ups.append(nn.Sequential(*up, _norm(w << (k - 1)), nn.ReLU(inplace=True)))
-            fuses.append(
-                nn.Sequential(
-                    nn.Conv2d(w << k, w << (k - 1), 3, 1, 1, bias=False), _norm(w << (k - 1)), nn.ReLU(inplace=True)
-                )
-            )
-        self.up, self.fuse = nn.ModuleList(ups), nn.ModuleList(fuses)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         skips = [self.stem(x)]
