@@ -1,4 +1,4 @@
-"""Two same-math rewrites of StarGAN's generator layers, timed against the layers as they are (issue #15, §5).
+"""Same-math rewrites of StarGAN's slow layers, timed against the layers as they are (issue #15, §5).
 
     python bench/bench_conv_variants.py --threads 1 --repeat 5
 
@@ -11,6 +11,13 @@ the two 4x4 stride-2 transposed convolutions. Timed here, forward + backward (we
 - ``transposed``: ``conv_transpose2d(k=4, s=2, p=1)`` 128 -> 64 at 32 -> 64 px, and the same function as one
   3x3 convolution to 4 x 64 channels followed by a pixel shuffle (each output phase's taps gathered from the
   4x4 kernel; the script checks the two agree).
+
+And the critic's last convolutions, on maps of 4x4 and 2x2 (batch 2 x ``--batch-size``: real and fake go
+through the critic together): ``nn.Conv2d`` against :class:`~fashionlab.models.editing.networks.SmallMapConv2d`
+(the same weights, computed as one matrix product over the unfolded input), each timed for the critic's
+work: forward, the input gradient with a graph (the gradient penalty's) and the backward through both (the
+double backward). The 1024 -> 2048 conv on the 2x2 map is also timed with its full 4x4 kernel, as the
+official layout stores it (``conv_on_map`` keeps only the 2x2 centre: the other taps only see padding).
 """
 
 from __future__ import annotations
@@ -20,6 +27,8 @@ import time
 
 import torch
 import torch.nn.functional as F
+
+from fashionlab.models.editing.networks import SmallMapConv2d
 
 
 def timed(fn, repeat: int) -> float:
@@ -80,6 +89,34 @@ def main() -> None:
     def shuffled():
         F.pixel_shuffle(F.conv2d(xt, subpixel_weight(wt), padding=1), 2).sum().backward()
 
+    def critic_work(conv: torch.nn.Module, inp: torch.Tensor):
+        def run():
+            conv.zero_grad(set_to_none=True)
+            y = conv(inp)
+            (grad,) = torch.autograd.grad(y.sum(), inp, create_graph=True)
+            (y.square().mean() + grad.square().mean()).backward()
+
+        return run
+
+    small_maps = []
+    for cin, cout, kernel, padding, side, label in [
+        (1024, 2048, 4, 1, 2, "official critic's last conv, full 4x4 kernel"),
+        (1024, 2048, 2, 0, 2, "official critic's last conv, 2x2 live centre"),
+        (512, 1024, 4, 1, 4, "official critic's fifth conv"),
+        (256, 512, 4, 1, 4, "`cpu` preset critic's last conv"),
+    ]:
+        plain = torch.nn.Conv2d(cin, cout, kernel, 2, padding)
+        product = SmallMapConv2d(cin, cout, kernel, 2, padding)
+        product.load_state_dict(plain.state_dict())
+        inp = torch.randn(2 * b, cin, side, side, requires_grad=True)
+        gap = (plain(inp) - product(inp)).abs().max().item()
+        assert gap < 1e-4 * plain(inp).abs().max().item(), (label, gap)
+        name = f"{label}: {cin}->{cout}, {kernel}x{kernel} on {side}x{side}, batch {2 * b}"
+        small_maps += [
+            (f"{name}, nn.Conv2d", critic_work(plain, inp)),
+            (f"{name}, SmallMapConv2d", critic_work(product, inp)),
+        ]
+
     rows = [
         ("to_rgb 64->3, as is", head(0, x)),
         ("to_rgb padded to 8 outputs", head(5, x)),
@@ -91,6 +128,10 @@ def main() -> None:
     print(f"max |difference| of the rewritten transposed conv: {diff:.2e}\n")
     print(f"| layer (forward + backward, batch {b}, {args.threads} thread(s)) | ms |\n|---|---|")
     for name, fn in rows:
+        print(f"| {name} | {timed(fn, args.repeat):.0f} |")
+    print(f"\n| critic conv (forward, input gradient with graph, double backward; {args.threads} thread(s)) | ms |")
+    print("|---|---|")
+    for name, fn in small_maps:
         print(f"| {name} | {timed(fn, args.repeat):.0f} |")
 
 

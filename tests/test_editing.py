@@ -22,7 +22,13 @@ from fashionlab.models import MODELS, build_task
 from fashionlab.models.editing.cams import contrast_cams, target_cams
 from fashionlab.models.editing.codes import AttributeSpace
 from fashionlab.models.editing.crop import crop_and_resize, mask_boxes
-from fashionlab.models.editing.networks import Generator, GeneratorConfig
+from fashionlab.models.editing.networks import (
+    Discriminator,
+    DiscriminatorConfig,
+    Generator,
+    GeneratorConfig,
+    SmallMapConv2d,
+)
 
 SPACE = AttributeSpace(
     [("sleeve", ["none", "short", "long"]), ("color", ["red", "blue"]), ("collar", ["a", "b", "c", "d"])]
@@ -423,3 +429,70 @@ def test_skip_generator_sees_full_resolution_input_and_default_layout_is_unchang
     y = x.clone()
     y[0, :, 16, 16] = 1.0
     assert not torch.allclose(G(y, code)[0], G(x, code)[0])
+
+
+def _full_kernel_discriminator(size: tuple[int, int], layers: int, n_values: int) -> torch.nn.Module:
+    """The official StarGAN critic's layout, every conv with its full kernel (the reference for trimming)."""
+    body, cin = [], 3
+    for k in range(layers):
+        body += [torch.nn.Conv2d(cin, 8 << k, 4, 2, 1), torch.nn.LeakyReLU(0.01)]
+        cin = 8 << k
+    net = torch.nn.Module()
+    net.body = torch.nn.Sequential(*body)
+    net.source = torch.nn.Conv2d(cin, 1, 3, 1, 1, bias=False)
+    net.classes = torch.nn.Conv2d(cin, n_values, (size[0] >> layers, size[1] >> layers), bias=False)
+    return net
+
+
+@pytest.mark.parametrize(
+    "size,layers,kernels",
+    [
+        ((64, 64), 6, ((2, 2), (1, 1))),
+        ((32, 32), 5, ((2, 2), (1, 1))),
+        ((64, 32), 5, ((4, 2), (3, 1))),
+        ((64, 64), 5, ((4, 4), (3, 3))),
+    ],
+)
+def test_discriminator_drops_only_taps_that_see_padding(size, layers, kernels):
+    """At image size 2^layers the last conv sees a 2x2 map and the source head a 1x1 one: the critic stores
+    only their live taps, loads the full kernels, and gives the same scores, input gradients (the gradient
+    penalty's) and weight gradients as the full-kernel critic, whose dropped taps get exactly zero. The last
+    conv (at most 2x2 outputs, many channels) runs as a matrix product (SmallMapConv2d) in every case."""
+    torch.manual_seed(0)
+    full = _full_kernel_discriminator(size, layers, 4)
+    ours = Discriminator(size, 4, DiscriminatorConfig(8, layers, 1 << 20))
+    ours.load_state_dict(full.state_dict())
+    last = ours.body[2 * layers - 2]
+    assert (tuple(last.kernel_size), tuple(ours.source.kernel_size)) == kernels
+    assert isinstance(last, SmallMapConv2d) and not isinstance(ours.source, SmallMapConv2d)  # 1 channel: plain
+    x = torch.randn(3, 3, *size)
+    outputs = []
+    for net in (full, ours):
+        xi = x.clone().requires_grad_(True)
+        h = net.body(xi)
+        src, cls = net.source(h), net.classes(h).flatten(1)
+        (grad_x,) = torch.autograd.grad(src.sum(), xi, create_graph=True)
+        (src.square().sum() + cls.sum() + grad_x.square().sum()).backward()  # double backward, as the penalty
+        outputs.append((src, cls, grad_x, net.body[2 * layers - 2].weight.grad, net.source.weight.grad))
+    (src_f, cls_f, gx_f, gw_f, gs_f), (src_o, cls_o, gx_o, gw_o, gs_o) = outputs
+    torch.testing.assert_close(src_o, src_f, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(cls_o, cls_f, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(gx_o, gx_f, rtol=1e-4, atol=1e-6)
+    (kh, kw), (sh, sw) = kernels
+    rows, cols = slice((4 - kh) // 2, (4 + kh) // 2), slice((4 - kw) // 2, (4 + kw) // 2)
+    dropped = torch.ones_like(gw_f, dtype=torch.bool)
+    dropped[..., rows, cols] = False
+    assert gw_f[dropped].abs().sum() == 0  # the full conv's taps that only see padding learn nothing
+    gw_f, gs_f = gw_f[..., rows, cols], gs_f[..., (3 - sh) // 2 : (3 + sh) // 2, (3 - sw) // 2 : (3 + sw) // 2]
+    assert gw_o.abs().sum() > 0 and gs_o.abs().sum() > 0
+    torch.testing.assert_close(gw_o, gw_f, rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(gs_o, gs_f, rtol=1e-4, atol=1e-6)
+    # initialised as the full conv: the same draws, so the same seed gives the same live weights
+    torch.manual_seed(1)
+    a = Discriminator(size, 4, DiscriminatorConfig(8, layers, 1 << 20))
+    torch.manual_seed(1)
+    reference = _full_kernel_discriminator(size, layers, 4)
+    ours_from_reference = Discriminator(size, 4, DiscriminatorConfig(8, layers, 1 << 20))
+    ours_from_reference.load_state_dict(reference.state_dict())
+    for key, value in a.state_dict().items():
+        torch.testing.assert_close(value, ours_from_reference.state_dict()[key], rtol=0, atol=0)

@@ -22,7 +22,8 @@ encoder-decoder with a one-channel sigmoid head) whose mask ``m`` (1 = edited) m
 
 Discriminator (PatchGAN): ``layers`` 4x4 stride-2 convs with LeakyReLU(0.01), channels doubling from
 ``width``; a 3x3 conv source head (a map of realness scores) and a class head whose kernel covers the
-remaining map (``image_size / 2^layers``), giving logits over all N attribute values.
+remaining map (``image_size / 2^layers``), giving logits over all N attribute values. Each conv is built
+for the map it sees, without kernel taps that could only ever multiply zero padding (:func:`conv_on_map`).
 
 Instance norm keeps no running statistics here (``track_running_stats=False``; the official StarGAN
 keeps them but then normalises differently at test time): a trained generator behaves the same in
@@ -35,6 +36,7 @@ import math
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ...errors import InputError
@@ -272,8 +274,73 @@ class SaganGenerator(nn.Module):
         return m * z + (1 - m) * x, m
 
 
+def _live_taps(size: int, kernel: int, stride: int, padding: int) -> tuple[int, int]:
+    """The first and last kernel tap along one axis that reach the input at some output position (the taps
+    outside that range only ever multiply zero padding)."""
+    outputs = (size + 2 * padding - kernel) // stride + 1
+    live = [t for t in range(kernel) if any(0 <= i * stride - padding + t < size for i in range(outputs))]
+    return live[0], live[-1]
+
+
+class SmallMapConv2d(nn.Conv2d):
+    """``nn.Conv2d`` (same parameters, same state dict) computed as one matrix product over the unfolded
+    input. On maps of at most 2x2 outputs with many channels (a critic's last layers) CPU convolution kernels
+    spend their time on the large weight rather than the arithmetic: forward, input gradient and the gradient
+    penalty's double backward together run 1.5-5x faster this way (``bench/bench_conv_variants.py``); the
+    result is the same up to summation order. Ungrouped, undilated, zero padding only."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
+        oh, ow = (x.shape[-2] + 2 * ph - kh) // sh + 1, (x.shape[-1] + 2 * pw - kw) // sw + 1
+        columns = F.unfold(x, self.kernel_size, padding=self.padding, stride=self.stride)  # (B, C*kh*kw, oh*ow)
+        # one (B*oh*ow, C*kh*kw) x (C*kh*kw, out) product: a weight broadcast over the batch (weight @ columns)
+        # would run its backward as a batched product over B copies of the weight
+        y = F.linear(columns.transpose(1, 2), self.weight.flatten(1), self.bias)  # (B, oh*ow, out)
+        return y.transpose(1, 2).reshape(x.shape[0], -1, oh, ow)
+
+
+#: the smallest output channels for which :class:`SmallMapConv2d` pays (a 1-channel source head does not)
+SMALL_MAP_MIN_CHANNELS = 64
+
+
+def conv_on_map(
+    cin: int, cout: int, kernel: int, stride: int, padding: int, size: tuple[int, int], bias: bool = True
+) -> nn.Conv2d:
+    """``nn.Conv2d(cin, cout, kernel, stride, padding)`` for an input map of ``size``, without the kernel taps
+    that can only ever multiply zero padding there: the same function of the input, the same gradients for
+    every weight that reaches it, and weights that never could are not stored (their gradient is exactly
+    zero in the full conv, so Adam never moves them). At 64 px with 6 critic layers (the official StarGAN
+    architecture timed in issue #15), the last 4x4 stride-2 conv sees a 2x2 map and keeps its 2x2 centre, a
+    quarter of its 33.6M weights, and the 3x3 source head on the 1x1 map keeps its centre tap; elsewhere (the
+    ``cpu`` and ``paper`` presets) every tap is live. A conv with at most 2x2 outputs and many channels is a
+    :class:`SmallMapConv2d` (the same parameters, computed as a matrix product). The dropped taps'
+    places are kept in ``trimmed_from`` so a state dict with the full kernels still loads
+    (:meth:`Discriminator._load_full_kernels`)."""
+    spans = [_live_taps(n, kernel, stride, padding) for n in size]
+    kernels = tuple(hi - lo + 1 for lo, hi in spans)
+    paddings = tuple(padding - lo for lo, _ in spans)
+    same_outputs = all(
+        p >= 0 and (n + 2 * p - k) // stride == (n + 2 * padding - kernel) // stride
+        for n, k, p in zip(size, kernels, paddings, strict=True)
+    )
+    outputs = math.prod((n + 2 * padding - kernel) // stride + 1 for n in size)
+    kind = SmallMapConv2d if outputs <= 4 and cout >= SMALL_MAP_MIN_CHANNELS else nn.Conv2d
+    full = kind(cin, cout, kernel, stride, padding, bias=bias)
+    if kernels == (kernel, kernel) or not same_outputs:
+        return full
+    conv = nn.utils.skip_init(kind, cin, cout, kernels, stride, paddings, bias=bias)  # no draws
+    (top, bottom), (left, right) = spans
+    with torch.no_grad():  # the full conv's initialisation (its fan-in), the same draws as before trimming
+        conv.weight.copy_(full.weight[..., top : bottom + 1, left : right + 1])
+        if bias:
+            conv.bias.copy_(full.bias)
+    conv.trimmed_from = (kernel, spans)
+    return conv
+
+
 class Discriminator(nn.Module):
-    """``forward(x) -> (source scores (B, 1, h, w), class logits (B, N))``."""
+    """``forward(x) -> (source scores (B, 1, h, w), class logits (B, N))``. Convolutions are built for the
+    map each one sees (:func:`conv_on_map`)."""
 
     def __init__(self, image_size: tuple[int, int], n_values: int, cfg: DiscriminatorConfig):
         super().__init__()
@@ -284,11 +351,25 @@ class Discriminator(nn.Module):
         cin = 3
         for k in range(cfg.layers):
             cout = min(cfg.width << k, cfg.max_width)
-            layers += [nn.Conv2d(cin, cout, 4, 2, 1), nn.LeakyReLU(0.01)]
+            layers += [conv_on_map(cin, cout, 4, 2, 1, (h >> k, w >> k)), nn.LeakyReLU(0.01)]
             cin = cout
         self.body = nn.Sequential(*layers)
-        self.source = nn.Conv2d(cin, 1, 3, 1, 1, bias=False)
+        self.source = conv_on_map(cin, 1, 3, 1, 1, (h >> cfg.layers, w >> cfg.layers), bias=False)
         self.classes = nn.Conv2d(cin, n_values, (h >> cfg.layers, w >> cfg.layers), bias=False)
+        self._register_load_state_dict_pre_hook(self._load_full_kernels)
+
+    def _load_full_kernels(self, state_dict, prefix, *_args) -> None:
+        """Crop full kernels (a state dict written before :func:`conv_on_map`, or by the official layout) to
+        the live taps this discriminator stores; the taps dropped only ever saw zero padding."""
+        for name, module in self.named_modules():
+            trimmed = getattr(module, "trimmed_from", None)
+            key = f"{prefix}{name}.weight"
+            if trimmed is None or key not in state_dict:
+                continue
+            kernel, ((top, bottom), (left, right)) = trimmed
+            weight = state_dict[key]
+            if weight.shape[-2:] == (kernel, kernel):
+                state_dict[key] = weight[..., top : bottom + 1, left : right + 1].contiguous()
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.body(x)
