@@ -12,6 +12,15 @@ the two 4x4 stride-2 transposed convolutions. Timed here, forward + backward (we
   3x3 convolution to 4 x 64 channels followed by a pixel shuffle (each output phase's taps gathered from the
   4x4 kernel; the script checks the two agree).
 
+The generator's input and output convs as the editors run them, forward + backward (``--code-dim``: the
+manipulation code's channels, 34 for SynthFashion; AMGAN's ``cpu`` preset, 32 wide):
+
+- ``stem``: the 7x7 conv over the image concatenated with the tiled code, and the same through
+  :func:`~fashionlab.models.editing.networks.conv_with_tiled_code` (the image's channels convolved, the
+  code's constant response from the kernel's in-image taps);
+- ``heads``: the 7x7 RGB and attention heads as two convs, and as one conv to 4 channels on a channels-last
+  input (what :class:`~fashionlab.models.editing.networks.Generator` does).
+
 And the critic's last convolutions, on maps of 4x4 and 2x2 (batch 2 x ``--batch-size``: real and fake go
 through the critic together): ``nn.Conv2d`` against :class:`~fashionlab.models.editing.networks.SmallMapConv2d`
 (the same weights, computed as one matrix product over the unfolded input), each timed for the critic's
@@ -28,7 +37,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from fashionlab.models.editing.networks import SmallMapConv2d
+from fashionlab.models.editing.networks import SmallMapConv2d, conv_with_tiled_code
 
 
 def timed(fn, repeat: int) -> float:
@@ -61,6 +70,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--code-dim", type=int, default=34, help="manipulation code channels (SynthFashion: 34)")
+    ap.add_argument("--width", type=int, default=32, help="generator width (AMGAN's cpu preset: 32)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -117,6 +128,40 @@ def main() -> None:
             (f"{name}, SmallMapConv2d", critic_work(product, inp)),
         ]
 
+    width, side = args.width, 64
+    image, code = torch.randn(b, 3, side, side), torch.randn(b, args.code_dim)
+    stem = torch.nn.Conv2d(3 + args.code_dim, width, 7, 1, 3, bias=False)
+    tiled = torch.cat([image, code[:, :, None, None].expand(-1, -1, side, side)], 1)
+    gap = (stem(tiled) - conv_with_tiled_code(stem, image, code)).abs().max().item()
+    assert gap < 1e-4 * stem(tiled).abs().max().item(), gap
+    features = torch.randn(b, width, side, side, requires_grad=True)
+    rgb_head, mask_head = torch.nn.Conv2d(width, 3, 7, 1, 3, bias=False), torch.nn.Conv2d(width, 1, 7, 1, 3)
+
+    def stem_tiled():
+        stem(torch.cat([image, code[:, :, None, None].expand(-1, -1, side, side)], 1)).sum().backward()
+
+    def stem_split():
+        conv_with_tiled_code(stem, image, code).sum().backward()
+
+    def heads_separate():
+        (torch.tanh(rgb_head(features)).sum() + torch.sigmoid(mask_head(features)).sum()).backward()
+
+    def heads_fused():
+        both = F.conv2d(
+            features.contiguous(memory_format=torch.channels_last),
+            torch.cat([rgb_head.weight, mask_head.weight]),
+            torch.cat([mask_head.bias.new_zeros(3), mask_head.bias]),
+            padding=3,
+        )
+        (torch.tanh(both[:, :3]).sum() + torch.sigmoid(both[:, 3:]).sum()).backward()
+
+    generator_rows = [
+        (f"stem {3 + args.code_dim}->{width} 7x7, tiled code concatenated", stem_tiled),
+        ("the same, conv_with_tiled_code", stem_split),
+        (f"heads {width}->3 (tanh) and {width}->1 (sigmoid) 7x7, two convs", heads_separate),
+        ("the same, one conv to 4 channels, channels-last input", heads_fused),
+    ]
+
     rows = [
         ("to_rgb 64->3, as is", head(0, x)),
         ("to_rgb padded to 8 outputs", head(5, x)),
@@ -128,6 +173,10 @@ def main() -> None:
     print(f"max |difference| of the rewritten transposed conv: {diff:.2e}\n")
     print(f"| layer (forward + backward, batch {b}, {args.threads} thread(s)) | ms |\n|---|---|")
     for name, fn in rows:
+        print(f"| {name} | {timed(fn, args.repeat):.0f} |")
+    print(f"\n| generator input/output convs (forward + backward, batch {b}, 64 px, {args.threads} thread(s)) | ms |")
+    print("|---|---|")
+    for name, fn in generator_rows:
         print(f"| {name} | {timed(fn, args.repeat):.0f} |")
     print(f"\n| critic conv (forward, input gradient with graph, double backward; {args.threads} thread(s)) | ms |")
     print("|---|---|")

@@ -65,8 +65,7 @@ def inputs(b: int = 2, size: int = 16):
 
 def colour_head(G: Generator, x, code) -> torch.Tensor:
     """GANimation's colour image C for ``x`` and ``code``."""
-    tiled = code[:, :, None, None].expand(-1, -1, *x.shape[-2:])
-    return G.to_rgb(G.body(torch.cat([x, tiled], 1)))
+    return G.to_rgb(G.features(x, code))
 
 
 # ---------------------------------------------------------------------------------------------- GANimation

@@ -28,6 +28,7 @@ from fashionlab.models.editing.networks import (
     Generator,
     GeneratorConfig,
     SmallMapConv2d,
+    conv_with_tiled_code,
 )
 
 SPACE = AttributeSpace(
@@ -496,3 +497,58 @@ def test_discriminator_drops_only_taps_that_see_padding(size, layers, kernels):
     ours_from_reference.load_state_dict(reference.state_dict())
     for key, value in a.state_dict().items():
         torch.testing.assert_close(value, ours_from_reference.state_dict()[key], rtol=0, atol=0)
+
+
+def _literal_generator_output(G: Generator, x: torch.Tensor, code: torch.Tensor):
+    """The generator computed as written in the papers: the code tiled and concatenated to the image, the
+    body as one module, each head its own conv."""
+    tiled = torch.cat([x, code[:, :, None, None].expand(-1, -1, *x.shape[-2:])], 1)
+    h = G.body(tiled)  # SkipEncoderDecoder takes the full input too
+    z = G.to_rgb(h)
+    if G.to_attention is None:
+        return z, None
+    a = G.to_attention(h)
+    return (a * x + (1 - a) * z if G.cfg.attention_keeps else a * z + (1 - a) * x), a
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"attention": True},
+        {"attention": True, "attention_keeps": True},
+        {"attention": True, "skips": True},
+        {"attention": True, "upsample": "nearest"},
+    ],
+)
+def test_generator_fast_paths_equal_the_tiled_code_computation(options):
+    """The stem without a tiled input (conv_with_tiled_code) and the fused heads give the outputs, masks and
+    gradients of the literal computation, borders included (a non-square image, a code that varies)."""
+    torch.manual_seed(0)
+    G = Generator(SPACE.code_dim, GeneratorConfig(width=8, residual_blocks=1, **options))
+    if G.to_attention is not None and G.to_attention[0].bias is None:
+        G.to_attention[0].bias = torch.nn.Parameter(torch.randn(1))  # a head with a bias (SaGAN's SAN style)
+    x = torch.rand(2, 3, 16, 12) * 2 - 1
+    code = torch.randn(2, SPACE.code_dim)
+    grads = []
+    for fn in (lambda: G(x, code), lambda: _literal_generator_output(G, x, code)):
+        G.zero_grad()
+        out, mask = fn()
+        (out.square().sum() + (0 if mask is None else mask.sum())).backward()
+        grads.append((out, mask, [p.grad.clone() for p in G.parameters()]))
+    (out_f, mask_f, g_f), (out_l, mask_l, g_l) = grads
+    torch.testing.assert_close(out_f, out_l, rtol=1e-4, atol=1e-5)
+    if mask_l is not None:
+        torch.testing.assert_close(mask_f, mask_l, rtol=1e-4, atol=1e-5)
+    for a, b in zip(g_f, g_l, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-4)
+
+
+def test_conv_with_tiled_code_at_the_borders():
+    """A 7x7 stem on a 9x7 map: every output position is near a border, where the code's response is a partial
+    sum of the kernel's taps."""
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(3 + 5, 4, 7, 1, 3, bias=True)
+    x, code = torch.randn(2, 3, 9, 7), torch.randn(2, 5)
+    tiled = torch.cat([x, code[:, :, None, None].expand(-1, -1, 9, 7)], 1)
+    torch.testing.assert_close(conv_with_tiled_code(conv, x, code), conv(tiled), rtol=1e-4, atol=1e-5)
