@@ -3,6 +3,7 @@ editors' exact resume, and `Editor.edit` on hand-made inputs where the right ans
 
 from __future__ import annotations
 
+import copy
 import json
 
 import numpy as np
@@ -14,6 +15,7 @@ import fashionlab
 from fashionlab.config import resolve_config
 from fashionlab.data.reference import ReferenceSampler
 from fashionlab.engine.checkpoint import find_checkpoint, load_checkpoint
+from fashionlab.engine.task import OptimizerConfig, crop_optimizer_state, make_optimizer
 from fashionlab.engine.trainer import Trainer
 from fashionlab.errors import InputError
 from fashionlab.losses.attributes import attribute_cross_entropy
@@ -552,3 +554,43 @@ def test_conv_with_tiled_code_at_the_borders():
     x, code = torch.randn(2, 3, 9, 7), torch.randn(2, 5)
     tiled = torch.cat([x, code[:, :, None, None].expand(-1, -1, 9, 7)], 1)
     torch.testing.assert_close(conv_with_tiled_code(conv, x, code), conv(tiled), rtol=1e-4, atol=1e-5)
+
+
+def test_a_run_saved_with_full_kernels_continues_exactly_after_trimming():
+    """A critic and its Adam state saved with the official layout's full kernels (as before conv_on_map)
+    load into the trimmed critic (weights by the load hook, Adam's moments by crop_optimizer_state), and the
+    next update moves the stored weights as the full-kernel run moves them."""
+    torch.manual_seed(0)
+    size, layers = (32, 32), 5
+    full = _full_kernel_discriminator(size, layers, 4)
+    full_opt = make_optimizer(full.parameters(), OptimizerConfig(lr=1e-3))
+    x = torch.randn(4, 3, *size)
+
+    def step(net, opt):
+        h = net.body(x)
+        loss = net.source(h).square().sum() + net.classes(h).square().sum()  # gradients far above Adam's eps
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    for _ in range(3):
+        step(full, full_opt)
+    ours = Discriminator(size, 4, DiscriminatorConfig(8, layers, 1 << 20))
+    ours.load_state_dict(full.state_dict())
+    ours_opt = make_optimizer(ours.parameters(), OptimizerConfig(lr=1e-3))
+    ours_opt.load_state_dict(copy.deepcopy(full_opt.state_dict()))  # as from a file: no tensors shared
+    crop_optimizer_state(ours_opt)
+    last = 2 * layers - 2
+    pairs = [
+        (ours.body[last].weight, full.body[last].weight, (..., slice(1, 3), slice(1, 3))),
+        (ours.source.weight, full.source.weight, (..., slice(1, 2), slice(1, 2))),
+        (ours.body[0].weight, full.body[0].weight, (...,)),
+    ]
+    for mine, theirs, index in pairs:  # the moments: exactly the full run's, at the stored taps
+        for key in ("exp_avg", "exp_avg_sq"):
+            assert torch.equal(ours_opt.state[mine][key], full_opt.state[theirs][key][index])
+    step(full, full_opt)
+    step(ours, ours_opt)
+    assert ours.body[last].weight.shape[-2:] == (2, 2)
+    for mine, theirs, index in pairs:
+        torch.testing.assert_close(mine, theirs[index], rtol=1e-5, atol=1e-6)

@@ -53,6 +53,20 @@ def make_optimizer(params: Iterable[nn.Parameter], cfg: OptimizerConfig) -> torc
     )
 
 
+def crop_optimizer_state(optimizer: torch.optim.Optimizer) -> None:
+    """Crop per-parameter state (Adam's moments) saved for a larger tensor to the parameter's shape, where
+    the parameter carries ``saved_slice`` (an index into what an earlier version of its network stored: the
+    editors' critic keeps only the kernel taps that reach the image), so such a run resumes."""
+    for group in optimizer.param_groups:
+        for param in group["params"]:
+            index, state = getattr(param, "saved_slice", None), optimizer.state.get(param)
+            if index is None or not state:
+                continue
+            for key, value in state.items():
+                if torch.is_tensor(value) and value.dim() == param.dim() and value.shape != param.shape:
+                    state[key] = value[index].contiguous()
+
+
 def freeze(module: nn.Module) -> nn.Module:
     """Put ``module`` in eval mode for good: no gradients, and ``.train()`` on it becomes a no-op, so
     nothing (a task calling ``.train()`` on everything, a parent module) can let its BatchNorm statistics

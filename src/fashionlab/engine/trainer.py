@@ -44,7 +44,7 @@ from .logger import RunLogger, ScalarMeans
 from .provenance import build_provenance, split_commit
 from .runs import git_commit, next_free_dir
 from .schedule import EMA, constant_then_linear
-from .task import StepContext, Task, make_optimizer
+from .task import StepContext, Task, crop_optimizer_state, make_optimizer
 from .tensors import file_sha256
 
 CHECKPOINT_FORMAT = 2
@@ -245,6 +245,7 @@ class Trainer:
             st = self.resume_state  # (the networks' weights were loaded in __init__)
             for k, o in self.optimizers.items():
                 o.load_state_dict(st["optimizers"][k])
+                crop_optimizer_state(o)
             for k, s in self.schedulers.items():
                 s.load_state_dict(st["schedulers"][k])
             for k, e in self.ema.items():

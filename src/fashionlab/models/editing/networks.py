@@ -370,9 +370,10 @@ def conv_on_map(
     architecture timed in issue #15), the last 4x4 stride-2 conv sees a 2x2 map and keeps its 2x2 centre, a
     quarter of its 33.6M weights, and the 3x3 source head on the 1x1 map keeps its centre tap; elsewhere (the
     ``cpu`` and ``paper`` presets) every tap is live. A conv with at most 2x2 outputs and many channels is a
-    :class:`SmallMapConv2d` (the same parameters, computed as a matrix product). The dropped taps'
-    places are kept in ``trimmed_from`` so a state dict with the full kernels still loads
-    (:meth:`Discriminator._load_full_kernels`)."""
+    :class:`SmallMapConv2d` (the same parameters, computed as a matrix product). The weight's
+    ``saved_slice`` says where it sits in the full kernel, so a state dict with full kernels still loads
+    (:meth:`Discriminator._load_full_kernels`) and a run saved with them resumes (its Adam state is cropped
+    by :func:`fashionlab.engine.task.crop_optimizer_state`)."""
     spans = [_live_taps(n, kernel, stride, padding) for n in size]
     kernels = tuple(hi - lo + 1 for lo, hi in spans)
     paddings = tuple(padding - lo for lo, _ in spans)
@@ -391,7 +392,7 @@ def conv_on_map(
         conv.weight.copy_(full.weight[..., top : bottom + 1, left : right + 1])
         if bias:
             conv.bias.copy_(full.bias)
-    conv.trimmed_from = (kernel, spans)
+    conv.weight.saved_slice = (..., slice(top, bottom + 1), slice(left, right + 1))  # see the docstring
     return conv
 
 
@@ -418,15 +419,10 @@ class Discriminator(nn.Module):
     def _load_full_kernels(self, state_dict, prefix, *_args) -> None:
         """Crop full kernels (a state dict written before :func:`conv_on_map`, or by the official layout) to
         the live taps this discriminator stores; the taps dropped only ever saw zero padding."""
-        for name, module in self.named_modules():
-            trimmed = getattr(module, "trimmed_from", None)
-            key = f"{prefix}{name}.weight"
-            if trimmed is None or key not in state_dict:
-                continue
-            kernel, ((top, bottom), (left, right)) = trimmed
-            weight = state_dict[key]
-            if weight.shape[-2:] == (kernel, kernel):
-                state_dict[key] = weight[..., top : bottom + 1, left : right + 1].contiguous()
+        for name, param in self.named_parameters():
+            index, key = getattr(param, "saved_slice", None), prefix + name
+            if index is not None and key in state_dict and state_dict[key].shape != param.shape:
+                state_dict[key] = state_dict[key][index].contiguous()
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.body(x)
