@@ -152,11 +152,7 @@ class SkipEncoderDecoder(nn.Module):
 
     def forward(self, x: torch.Tensor, code: torch.Tensor | None = None) -> torch.Tensor:
         """``x`` with the stem's full input, or the image with ``code`` to tile (:func:`conv_with_tiled_code`)."""
-        if code is None:
-            skips = [self.stem(x)]
-        else:
-            h = conv_with_tiled_code(self.stem[0], x, code)
-            skips = [self.stem[2](self.stem[1](h))]
+        skips = [self.stem(x) if code is None else _sequential_with_code(self.stem, x, code)]
         for down in self.down:
             skips.append(down(skips[-1]))
         h = self.middle(skips.pop())
@@ -204,15 +200,20 @@ def conv_with_tiled_code(conv: nn.Conv2d, x: torch.Tensor, code: torch.Tensor) -
     return out + torch.einsum("bc,ocyx->boyx", code.to(out.dtype), response.to(out.dtype))
 
 
+def _sequential_with_code(layers: nn.Sequential, x: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
+    """``layers`` on ``x`` with the tiled ``code``: the first (the stem conv) by :func:`conv_with_tiled_code`."""
+    h = conv_with_tiled_code(layers[0], x, code)
+    for layer in layers[1:]:
+        h = layer(h)
+    return h
+
+
 def _body_with_code(body: nn.Module, x: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
     """An encoder-decoder body (:func:`encoder_decoder` or :class:`SkipEncoderDecoder`) on ``x`` with the
     tiled ``code``, its stem computed by :func:`conv_with_tiled_code`."""
     if isinstance(body, SkipEncoderDecoder):
         return body(x, code)
-    h = conv_with_tiled_code(body[0], x, code)
-    for layer in list(body)[1:]:
-        h = layer(h)
-    return h
+    return _sequential_with_code(body, x, code)
 
 
 class Generator(nn.Module):
@@ -377,22 +378,22 @@ def conv_on_map(
     spans = [_live_taps(n, kernel, stride, padding) for n in size]
     kernels = tuple(hi - lo + 1 for lo, hi in spans)
     paddings = tuple(padding - lo for lo, _ in spans)
+    outputs = [(n + 2 * padding - kernel) // stride + 1 for n in size]
     same_outputs = all(
-        p >= 0 and (n + 2 * p - k) // stride == (n + 2 * padding - kernel) // stride
-        for n, k, p in zip(size, kernels, paddings, strict=True)
+        p >= 0 and (n + 2 * p - k) // stride + 1 == o
+        for n, k, p, o in zip(size, kernels, paddings, outputs, strict=True)
     )
-    outputs = math.prod((n + 2 * padding - kernel) // stride + 1 for n in size)
-    kind = SmallMapConv2d if outputs <= 4 and cout >= SMALL_MAP_MIN_CHANNELS else nn.Conv2d
+    kind = SmallMapConv2d if math.prod(outputs) <= 4 and cout >= SMALL_MAP_MIN_CHANNELS else nn.Conv2d
     full = kind(cin, cout, kernel, stride, padding, bias=bias)
     if kernels == (kernel, kernel) or not same_outputs:
         return full
     conv = nn.utils.skip_init(kind, cin, cout, kernels, stride, paddings, bias=bias)  # no draws
-    (top, bottom), (left, right) = spans
+    live = (..., *(slice(lo, hi + 1) for lo, hi in spans))
     with torch.no_grad():  # the full conv's initialisation (its fan-in), the same draws as before trimming
-        conv.weight.copy_(full.weight[..., top : bottom + 1, left : right + 1])
+        conv.weight.copy_(full.weight[live])
         if bias:
             conv.bias.copy_(full.bias)
-    conv.weight.saved_slice = (..., slice(top, bottom + 1), slice(left, right + 1))  # see the docstring
+    conv.weight.saved_slice = live  # see the docstring
     return conv
 
 
