@@ -594,3 +594,45 @@ def test_a_run_saved_with_full_kernels_continues_exactly_after_trimming():
     assert ours.body[last].weight.shape[-2:] == (2, 2)
     for mine, theirs, index in pairs:
         torch.testing.assert_close(mine, theirs[index], rtol=1e-5, atol=1e-6)
+
+
+def test_gaussian_blur_keeps_constants_removes_speckle_and_low_passes_gradients():
+    from fashionlab.models.editing.lowpass import gaussian_blur
+
+    const = torch.full((1, 3, 16, 16), 0.3)
+    assert torch.allclose(gaussian_blur(const, 0.75), const, atol=1e-6)
+    x = torch.rand(2, 3, 16, 16)
+    assert gaussian_blur(x, 0) is x
+    checker = ((torch.arange(16)[:, None] + torch.arange(16)[None]) % 2 * 2 - 1).float().expand(1, 3, 16, 16)
+    assert gaussian_blur(checker, 0.75).abs().max() < 0.05  # a one-pixel speckle nearly vanishes
+    stripes = (torch.arange(16) // 2 % 2 * 2 - 1).float().expand(1, 3, 16, 16)  # period 4
+    assert gaussian_blur(stripes, 0.75)[..., 4:12].abs().min() > 0.3  # a 2-pixel stripe survives
+    # the gradient a loss sends back through the blur is the blurred gradient (symmetric kernel)
+    x = torch.rand(1, 3, 16, 16, requires_grad=True)
+    g = torch.randn(1, 3, 16, 16)
+    (gaussian_blur(x, 0.75) * g).sum().backward()
+    inner = (..., slice(4, 12), slice(4, 12))  # away from the reflected borders
+    assert torch.allclose(x.grad[inner], gaussian_blur(g, 0.75)[inner], atol=1e-5)
+    with pytest.raises(ValueError):
+        gaussian_blur(x, -1)
+
+
+@pytest.mark.parametrize("sigma", [0.0, 1.0])
+def test_cls_blur_makes_the_critics_attribute_heads_read_blurred_images(editing_world, tmp_path, sigma):
+    from fashionlab.models.editing.lowpass import gaussian_blur
+
+    cfg = tiny("amgan", editing_world, tmp_path, "train.steps=2", "train.ckpt_every=0", f"loss.cls_blur={sigma}")
+    task = build_task("amgan", cfg)
+    seen = []
+    task.nets["D_I"].register_forward_pre_hook(lambda _m, args: seen.append(args[0].detach().clone()))
+    Trainer(task, cfg, train=cfg.train, progress=False).fit()
+    blurred_pairs = sum(
+        torch.allclose(gaussian_blur(a, 1.0), b, atol=1e-4) for a in seen for b in seen if a.shape == b.shape
+    )
+    # per critic step: real (+ its blurred read), fake, the penalty's mix; per generator step: fake (+ blurred)
+    if sigma:
+        assert blurred_pairs >= 3 and len(seen) == 2 * 4 + 2
+    else:
+        assert blurred_pairs == 0 and len(seen) == 2 * 3 + 1
+    with pytest.raises(InputError, match="loss.cls_blur"):
+        build_task("amgan", tiny("amgan", editing_world, tmp_path, "loss.cls_blur=-1"))

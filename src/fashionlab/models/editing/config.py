@@ -56,6 +56,12 @@ class EditLossWeights:
     # total variation of the change x* - x (mean |neighbour difference|): penalises speckle and colour noise,
     # lets smooth recolouring through (not in the papers)
     change_tv: float = 0.0
+    # sigma (pixels at the training size) of a Gaussian blur applied to every image a classification loss
+    # reads: the critics' attribute heads (real and fake) and the frozen classifier (x* and the perceptual
+    # reference); the adversarial heads and the gradient penalty still see the unblurred images. 0: off
+    # (the papers). Their gradients then reach G low-passed, so speckle no longer buys classification
+    # (not in the papers; see fashionlab.models.editing.lowpass)
+    cls_blur: float = 0.0
     # the diagnostic "paired ceiling" (SynthFashion only, not a method): L1 between x* and the exact
     # re-render of the person with the target attributes (see fashionlab.models.editing.paired)
     paired: float = 0.0

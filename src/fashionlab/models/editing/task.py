@@ -14,6 +14,9 @@ iterations a generator update on another fresh batch.
 - ``loss.frozen_cls`` (0 in the papers) adds the frozen classifier's cross-entropy of x* toward the
   target: a training signal from step 0, while the critics' heads are still learning.
 - ``loss.change_tv`` (0 in the papers): total variation of x* - x (:func:`change_total_variation`).
+- ``loss.cls_blur`` (0 in the papers): every classification read (the critics' attribute heads, real and
+  fake, and the frozen classifier with its perceptual reference) sees the image blurred by a Gaussian of
+  this sigma (:mod:`.lowpass`); the adversarial heads and the gradient penalty see it unblurred.
 - ``loss.paired`` (a diagnostic, SynthFashion only): L1 toward the exact re-render with the target
   attributes (:mod:`.paired`): the ceiling of the same generator at the same budget.
 - GANimation: ``loss.mask_l1`` x the mean and ``loss.mask_smooth`` x the summed total variation of the
@@ -56,6 +59,7 @@ from .cams import contrast_cams, target_cams
 from .codes import AttributeSpace
 from .config import EditGanConfig
 from .crop import crop_and_resize, mask_boxes
+from .lowpass import gaussian_blur
 from .networks import Discriminator, DiscriminatorConfig
 
 
@@ -120,6 +124,11 @@ class EditGanTask(Task):
             raise InputError(
                 "permuted targets change several attributes: StarGAN only (no CAMs, crop or references)",
                 field="targets",
+            )
+        if not 0 <= loss.cls_blur <= cfg.image_size / 8:
+            raise InputError(
+                f"expected a blur sigma in pixels between 0 and image_size / 8, got {loss.cls_blur}",
+                field="loss.cls_blur",
             )
         if loss.cls_reduction not in ("mean", "sum"):
             raise InputError(f"expected mean or sum, got {loss.cls_reduction!r}", field="loss.cls_reduction")
@@ -216,9 +225,13 @@ class EditGanTask(Task):
     def _critic(self, name: str, real, fake, labels, boxes, ctx: StepContext, with_gp: bool):
         """WGAN-GP + classification loss of critic ``name`` (D_I: whole image; D_C: the crop)."""
         D = self.ddp[name]
+        read_real = self._for_classification(real)
         if name == "D_C":
             real, fake = crop_and_resize(real, boxes, self.crop_size), crop_and_resize(fake, boxes, self.crop_size)
+            read_real = crop_and_resize(read_real, boxes, self.crop_size) if self.cfg.loss.cls_blur else real
         src_real, cls_real = D(real)
+        if self.cfg.loss.cls_blur:  # the attribute head reads the blurred image (one more forward)
+            _, cls_real = D(read_real)
         src_fake, _ = D(fake)
         adv, s = wgan_critic_loss(src_real, src_fake)
         cls, s_cls = attribute_cross_entropy(
@@ -267,11 +280,16 @@ class EditGanTask(Task):
         with ctx.autocast():
             fake, edit, own = self._generate(self.ddp["G"], x, targets, changed, labels)
             g_loss = 0.0
+            read_fake = self._for_classification(fake)
             for k in critics:
-                img = fake
+                img, read = fake, read_fake
                 if k == "D_C":
-                    img = crop_and_resize(fake, mask_boxes(edit.detach(), cfg.model.crop_threshold), self.crop_size)
+                    boxes = mask_boxes(edit.detach(), cfg.model.crop_threshold)
+                    img = crop_and_resize(fake, boxes, self.crop_size)
+                    read = crop_and_resize(read_fake, boxes, self.crop_size) if w.cls_blur else img
                 src, cls = self.nets[k](img)
+                if w.cls_blur:
+                    _, cls = self.nets[k](read)
                 adv, _ = wgan_generator_loss(src)
                 cls_loss, s_cls = attribute_cross_entropy(
                     cls, targets, self.space.sizes, f"{k}/cls_fake", w.cls_reduction
@@ -307,7 +325,7 @@ class EditGanTask(Task):
                 scalars.update(s)
             if w.perceptual or w.frozen_cls:  # one pass of the frozen classifier over x* serves both
                 clf = self.frozen["classifier"]
-                conv5 = clf.features(clf.preprocess.fit_batch(fake), "conv5")
+                conv5 = clf.features(clf.preprocess.fit_batch(read_fake), "conv5")
             if w.perceptual:
                 l_p, s = self._perceptual(conv5, targets)
                 g_loss = g_loss + w.perceptual * l_p
@@ -350,10 +368,14 @@ class EditGanTask(Task):
         idx = self.references.draw(targets)
         ref = torch.stack([self.dataset[int(i)]["image"] for i in idx]).to(fake_conv5.device)
         with torch.no_grad():
-            want = clf.features(clf.preprocess.fit_batch(ref), "conv5")
+            want = clf.features(clf.preprocess.fit_batch(self._for_classification(ref)), "conv5")
         loss, s = l1_loss(fake_conv5, want, "perceptual")
         s["ref_fallback"] = torch.tensor(self.references.fallback_share())
         return loss, s
+
+    def _for_classification(self, images: torch.Tensor) -> torch.Tensor:
+        """What a classification loss reads: ``images`` blurred by ``loss.cls_blur`` (themselves when 0)."""
+        return gaussian_blur(images, self.cfg.loss.cls_blur)
 
     def _frozen_classification(self, fake_conv5, targets):
         """The frozen classifier's cross-entropy of x* (its conv5 features given) toward the targets."""
