@@ -4,9 +4,12 @@
 
 The editor's own edit mask m is replaced by a sharper one and the edit recomposed as m' * G(x) + (1 - m') * x
 (``Editor.generate`` with ``region=m'``): ``floor T`` is clamp((m - T) / (1 - T), 0, 1) (the soft tail below
-T cut, the rest rescaled), ``hard T`` is m > T. Each variant is scored like ``fashionlab eval edit`` on the
-same edits (one per attribute per image, seed 0) under the shipped evaluators that fit the editor: manipulation
-and success per evaluator, and on SynthFashion the edit gain and the ground-truth figures.
+T cut, the rest rescaled), ``hard T`` is m > T. ``lowpass S`` keeps the mask and blurs the change instead:
+x + blur_S(x* - x), a Gaussian of sigma S pixels (:func:`fashionlab.models.editing.lowpass.gaussian_blur`):
+how much of what the evaluators read lives in the change's finest detail (speckle). Each variant is scored
+like ``fashionlab eval edit`` on the same edits (one per attribute per image, seed 0) under the shipped
+evaluators that fit the editor: manipulation and success per evaluator, and on SynthFashion the edit gain
+and the ground-truth figures.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import torch
 
 from fashionlab.metrics.editing import EditEvaluation
 from fashionlab.metrics.evaluators import default_evaluators
+from fashionlab.models.editing.lowpass import gaussian_blur
 from fashionlab.models.registry import load
 
 
@@ -29,6 +33,8 @@ def sharpened(editor, kind: str, t: float):
         out, m = editor.generate(x, targets, changed)
         if kind == "as trained":
             return out, m
+        if kind == "lowpass":
+            return x + gaussian_blur(out.float() - x, t), m
         m2 = (m > t).float() if kind == "hard" else ((m - t) / (1 - t)).clamp(0, 1)
         return editor.generate(x, targets, changed, region=m2)
 
@@ -40,7 +46,11 @@ def main() -> None:
     ap.add_argument("--model", required=True, help="an editor with attention masks (export, run or asset:NAME)")
     ap.add_argument("--data", required=True, help="a SynthFashion dataset (the exact truth is rendered)")
     ap.add_argument("--limit", type=int, default=100, help="test images (5 edits each)")
-    ap.add_argument("--variants", default="as trained:0,floor:0.2,floor:0.4,hard:0.5")
+    ap.add_argument(
+        "--variants",
+        default="as trained:0,floor:0.2,floor:0.4,hard:0.5",
+        help="KIND:VALUE,... with KIND as trained, floor, hard or lowpass",
+    )
     args = ap.parse_args()
     torch.set_num_threads(1)
     editor = load(args.model)
