@@ -34,10 +34,10 @@ train keypoints runs-keypoints --preset cpu --data sfpose128 &
 wait
 CLF=runs-attrnet64/attrnet/run-001/export
 KP=runs-keypoints/keypoints/run-001/export
-# amgan-synth64: the cpu preset continued to 10,000 iterations, lr constant to 5,000 then linear to 0 (the
-# card's two sessions as one run; ~97 min) and xinggan-synth128x64 (the cpu preset, ~40 min)
-train amgan runs-amgan --preset cpu --data sf64 classifier=$CLF train.steps=10000 \
-    optim.G.lr_decay_start=0.5 optim.D.lr_decay_start=0.5 train.ckpt_every=500 train.sample_every=1000 &
+# amgan-synth64: the cpu preset continued to 20,000 iterations, lr constant to 10,000 then linear to 0 (the
+# card's sessions as one run; ~7.3 h on one shared core) and xinggan-synth128x64 (the cpu preset, ~40 min)
+train amgan runs-amgan --preset cpu --data sf64 classifier=$CLF train.steps=20000 \
+    optim.G.lr_decay_start=0.5 optim.D.lr_decay_start=0.5 train.ckpt_every=250 train.sample_every=1000 &
 train xinggan runs-xinggan --preset cpu --data sfpose128 keypoint_model=$KP &
 wait
 # the attribute networks that need nothing else: attrnet-synth128 (~36 min), the independent evaluators
