@@ -29,6 +29,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=200, help="test images (one edit each)")
     ap.add_argument("--noise", default="2,4,8", help="noise standard deviations, grey levels")
     args = ap.parse_args()
+    noise_levels = [float(v) for v in args.noise.split(",")]
     torch.set_num_threads(1)
     torch.manual_seed(0)
     editor = load(args.model).eval()
@@ -47,11 +48,11 @@ def main() -> None:
         edited, _ = editor.generate(x, targets, changed)
         edited = edited.float()
         rows = {"x* as made": reverse_error(edited)}
-        for s in map(float, args.noise.split(",")):
+        for s in noise_levels:
             noisy = (edited + torch.randn_like(edited) * s / 127.5).clamp(-1, 1)
             rows[f"x* + noise of {s:g} grey levels"] = reverse_error(noisy)
         rows["x (nothing to undo)"] = reverse_error(x)
-        for s in map(float, args.noise.split(",")):  # the control: the same noise where nothing can be hidden
+        for s in noise_levels:  # the control: the same noise where nothing can be hidden
             rows[f"x + noise of {s:g} grey levels"] = reverse_error((x + torch.randn_like(x) * s / 127.5).clamp(-1, 1))
         change = (edited - x).abs().mean().item() * 127.5
     print("| reverse pass input | mean error to x | " + " | ".join(names) + " |")

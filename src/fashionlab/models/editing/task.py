@@ -222,10 +222,10 @@ class EditGanTask(Task):
             maps.append(target_cams(clf, x, changed, labels[rows, changed]))
         return maps[0] if len(maps) == 1 else torch.maximum(*maps)
 
-    def _critic(self, name: str, real, fake, labels, boxes, ctx: StepContext, with_gp: bool):
-        """WGAN-GP + classification loss of critic ``name`` (D_I: whole image; D_C: the crop)."""
+    def _critic(self, name: str, real, read_real, fake, labels, boxes, ctx: StepContext, with_gp: bool):
+        """WGAN-GP + classification loss of critic ``name`` (D_I: whole image; D_C: the crop). ``read_real``:
+        what its attribute head reads of ``real`` (:meth:`_for_classification`, computed once per step)."""
         D = self.ddp[name]
-        read_real = self._for_classification(real)
         if name == "D_C":
             real, fake = crop_and_resize(real, boxes, self.crop_size), crop_and_resize(fake, boxes, self.crop_size)
             read_real = crop_and_resize(read_real, boxes, self.crop_size) if self.cfg.loss.cls_blur else real
@@ -259,8 +259,9 @@ class EditGanTask(Task):
         with_gp = ctx.step % cfg.gp_every == 0
         d_loss, scalars = 0.0, {}
         with ctx.autocast():
+            read_x = self._for_classification(x)  # once for every critic
             for k in critics:
-                loss, s = self._critic(k, x, fake, labels, boxes, ctx, with_gp)
+                loss, s = self._critic(k, x, read_x, fake, labels, boxes, ctx, with_gp)
                 d_loss = d_loss + loss
                 scalars.update(s)
         self.optimizers["D"].zero_grad(set_to_none=True)
