@@ -6,7 +6,10 @@ The editor's own edit mask m is replaced by a sharper one and the edit recompose
 (``Editor.generate`` with ``region=m'``): ``floor T`` is clamp((m - T) / (1 - T), 0, 1) (the soft tail below
 T cut, the rest rescaled), ``hard T`` is m > T. ``lowpass S`` keeps the mask and blurs the change instead:
 x + blur_S(x* - x), a Gaussian of sigma S pixels (:func:`fashionlab.models.editing.lowpass.gaussian_blur`):
-how much of what the evaluators read lives in the change's finest detail (speckle). Each variant is scored
+how much of what the evaluators read lives in the change's finest detail (speckle). ``content-lowpass S``
+blurs only the generator's content z (the output where the mask is 1; ``region`` of ones), recomposed as
+m * blur_S(z) + (1 - m) * x, and ``mask-lowpass S`` only its mask, blur_S(m) * z + (1 - blur_S(m)) * x:
+whether the speckle lives in the content head or in the mask. Each variant is scored
 like ``fashionlab eval edit`` on the same edits (one per attribute per image, seed 0) under the shipped
 evaluators that fit the editor: manipulation and success per evaluator, and on SynthFashion the edit gain
 and the ground-truth figures.
@@ -35,6 +38,14 @@ def sharpened(editor, kind: str, t: float):
             return out, m
         if kind == "lowpass":
             return x + gaussian_blur(out.float() - x, t), m
+        if kind in ("content-lowpass", "mask-lowpass"):
+            content, _ = editor.generate(x, targets, changed, region=torch.ones_like(m))
+            content, m = content.float(), m.float()
+            if kind == "content-lowpass":
+                content = gaussian_blur(content, t)
+            else:
+                m = gaussian_blur(m, t).clamp(0, 1)
+            return m * content + (1 - m) * x, m
         m2 = (m > t).float() if kind == "hard" else ((m - t) / (1 - t)).clamp(0, 1)
         return editor.generate(x, targets, changed, region=m2)
 
@@ -49,7 +60,7 @@ def main() -> None:
     ap.add_argument(
         "--variants",
         default="as trained:0,floor:0.2,floor:0.4,hard:0.5",
-        help="KIND:VALUE,... with KIND as trained, floor, hard or lowpass",
+        help="KIND:VALUE,... with KIND as trained, floor, hard, lowpass, content-lowpass or mask-lowpass",
     )
     args = ap.parse_args()
     torch.set_num_threads(1)

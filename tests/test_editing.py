@@ -636,3 +636,33 @@ def test_cls_blur_makes_the_critics_attribute_heads_read_blurred_images(editing_
         assert blurred_pairs == 0 and len(seen) == 2 * 3 + 1
     with pytest.raises(InputError, match="loss.cls_blur"):
         build_task("amgan", tiny("amgan", editing_world, tmp_path, "loss.cls_blur=-1"))
+
+
+@pytest.mark.parametrize("keeps", [False, True])
+def test_content_blur_low_passes_the_content_head_only(keeps):
+    from fashionlab.models.editing.lowpass import gaussian_blur
+    from fashionlab.models.editing.networks import Generator, GeneratorConfig
+
+    torch.manual_seed(0)
+    cfg = GeneratorConfig(width=8, residual_blocks=1, attention=True, attention_keeps=keeps)
+    sharp = Generator(3, cfg).eval()
+    blurred = Generator(3, GeneratorConfig(**{**cfg.__dict__, "content_blur": 1.0})).eval()
+    blurred.load_state_dict(sharp.state_dict())  # the blur has no weights: same parameters
+    x, code = torch.rand(2, 3, 16, 16) * 2 - 1, torch.eye(3)[:2]
+    with torch.no_grad():
+        edit_everywhere = torch.zeros(2, 1, 16, 16) if keeps else torch.ones(2, 1, 16, 16)
+        z_sharp, _ = sharp(x, code, edit_everywhere)  # the whole output is the content head's image
+        z_blurred, _ = blurred(x, code, edit_everywhere)
+        assert torch.allclose(z_blurred, gaussian_blur(z_sharp, 1.0), atol=1e-5)
+        assert not torch.allclose(z_blurred, z_sharp, atol=1e-3)
+        # the learnt mask is the same, and where it keeps the input the input comes through unblurred
+        (_, a_sharp), (_, a_blurred) = sharp(x, code), blurred(x, code)
+        assert torch.equal(a_sharp, a_blurred)
+        keep_everywhere = 1 - edit_everywhere
+        kept, _ = blurred(x, code, keep_everywhere)
+        assert torch.allclose(kept, x, atol=1e-6)
+
+
+def test_content_blur_out_of_range_is_a_clear_error(editing_world, tmp_path):
+    with pytest.raises(InputError, match="model.generator.content_blur"):
+        build_task("amgan", tiny("amgan", editing_world, tmp_path, "model.generator.content_blur=20"))

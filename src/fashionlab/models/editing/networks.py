@@ -40,6 +40,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...errors import InputError
+from .lowpass import gaussian_blur
 
 
 @dataclass
@@ -58,6 +59,11 @@ class GeneratorConfig:
     # the decoder sees the input's full-resolution features, so the edited pixels can keep the garment's
     # shading, pattern and outline (docs/edit-comparison.md, "What this generator can draw at all")
     skips: bool = False
+    # a fixed Gaussian low-pass of this sigma (pixels; 0: none, the papers) on the content head's image z,
+    # before the mask composes it with the input: the content cannot carry detail finer than about a pixel
+    # (the speckle every AMGAN run paints lives in z, not in the mask: docs/edit-comparison.md, "Where does
+    # the speckle come from?"); part of the network, so it applies in training, export and inference alike
+    content_blur: float = 0.0
 
 
 @dataclass
@@ -256,8 +262,10 @@ class Generator(nn.Module):
         else:
             z = self.to_rgb(h)
             if mask is None and self.to_attention is None:
-                return z, None
+                return gaussian_blur(z, self.cfg.content_blur), None
             a = self.to_attention(h) if mask is None else mask.to(z.dtype)
+        if self.cfg.content_blur:
+            z = gaussian_blur(z, self.cfg.content_blur)
         if self.cfg.attention_keeps:  # GANimation: A = 1 keeps the input
             return a * x + (1 - a) * z, a
         return a * z + (1 - a) * x, a

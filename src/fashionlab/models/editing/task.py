@@ -130,6 +130,12 @@ class EditGanTask(Task):
                 f"expected a blur sigma in pixels between 0 and image_size / 8, got {loss.cls_blur}",
                 field="loss.cls_blur",
             )
+        blur = getattr(getattr(m, "generator", None), "content_blur", 0.0)
+        if not 0 <= blur <= cfg.image_size / 8:
+            raise InputError(
+                f"expected a blur sigma in pixels between 0 and image_size / 8, got {blur}",
+                field="model.generator.content_blur",
+            )
         if loss.cls_reduction not in ("mean", "sum"):
             raise InputError(f"expected mean or sum, got {loss.cls_reduction!r}", field="loss.cls_reduction")
         if m.cam_target not in ("target", "source", "union", "contrast"):
