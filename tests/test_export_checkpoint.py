@@ -128,3 +128,24 @@ def test_bad_input_is_one_line_without_a_traceback(stargan_run, tmp_path):
     r = run_cli("export", stargan_run, "--step", "3", "--out", empty)
     assert r.returncode == 0, r.stderr
     assert "exported step 3" in r.stdout and (empty / "model.safetensors").is_file()
+
+
+def test_an_export_override_changes_the_model_and_is_recorded(stargan_run, tmp_path):
+    from fashionlab.models.editing.lowpass import gaussian_blur
+
+    path = export_checkpoint(stargan_run, out=tmp_path / "blurred", overrides=["model.generator.content_blur=1.0"])
+    meta, states = read_export(path)
+    _, end_states = read_export(stargan_run / "export")
+    assert all(torch.equal(states["G"][k], v) for k, v in end_states["G"].items())  # the same weights
+    assert meta["config"]["generator"]["content_blur"] == 1.0
+    assert meta["provenance"]["export_overrides"] == ["model.generator.content_blur=1.0"]
+    assert "export_overrides" not in read_export(stargan_run / "export")[0]["provenance"]
+    # StarGAN's output is the content head's image: the blurred export gives the sharp one's, blurred
+    sharp, blurred = fashionlab.load(stargan_run / "export"), fashionlab.load(path)
+    x = torch.rand(2, 3, *sharp.preprocess.size) * 2 - 1
+    targets = torch.zeros(2, len(sharp.space.sizes), dtype=torch.long)
+    changed = torch.zeros(2, dtype=torch.long)
+    with torch.no_grad():
+        a, _ = sharp.generate(x, targets, changed)
+        b, _ = blurred.generate(x, targets, changed)
+    assert torch.allclose(b, gaussian_blur(a, 1.0), atol=1e-5)

@@ -118,6 +118,8 @@ def export_checkpoint(
         copy.load_state_dict(ema_state)
         nets[name] = copy
     provenance = _provenance(run, chosen, ckpt_path, cfg)
+    if overrides:  # what the export changed from the trained config (e.g. an inference-time content blur)
+        provenance["export_overrides"] = list(overrides)
     return _write_new(out_dir, lambda tmp: add_provenance(task.export(tmp, nets), provenance))
 
 
