@@ -62,7 +62,9 @@ class GeneratorConfig:
     # a fixed Gaussian low-pass of this sigma (pixels; 0: none, the papers) on the content head's image z,
     # before the mask composes it with the input: the content cannot carry detail finer than about a pixel
     # (the speckle every AMGAN run paints lives in z, not in the mask: docs/edit-comparison.md, "Where does
-    # the speckle come from?"); part of the network, so it applies in training, export and inference alike
+    # the speckle come from?"); part of the network, so it applies in training, export and inference alike.
+    # Set at export (`fashionlab export RUN model.generator.content_blur=0.5`), it removes what the weights
+    # added to be read; set in training, the generator learnt to paint around it (hypothesis 6 there)
     content_blur: float = 0.0
 
 
