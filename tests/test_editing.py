@@ -666,3 +666,32 @@ def test_content_blur_low_passes_the_content_head_only(keeps):
 def test_content_blur_out_of_range_is_a_clear_error(editing_world, tmp_path):
     with pytest.raises(InputError, match="model.generator.content_blur"):
         build_task("amgan", tiny("amgan", editing_world, tmp_path, "model.generator.content_blur=20"))
+
+
+@pytest.mark.parametrize("keeps", [False, True])
+def test_mask_floor_cuts_the_learnt_masks_soft_tail_only(keeps):
+    from fashionlab.models.editing.networks import Generator, GeneratorConfig
+
+    torch.manual_seed(0)
+    cfg = GeneratorConfig(width=8, residual_blocks=1, attention=True, attention_keeps=keeps)
+    plain = Generator(3, cfg).eval()
+    floored = Generator(3, GeneratorConfig(**{**cfg.__dict__, "mask_floor": 0.4})).eval()
+    floored.load_state_dict(plain.state_dict())
+    x, code = torch.rand(2, 3, 16, 16) * 2 - 1, torch.eye(3)[:2]
+    with torch.no_grad():
+        (_, a), (out_f, a_f) = plain(x, code), floored(x, code)
+        edit, edit_f = plain.edit_mask(a), floored.edit_mask(a_f)
+        assert torch.allclose(edit_f, ((edit - 0.4) / 0.6).clamp(0, 1), atol=1e-6)
+        z, _ = plain(x, code, plain.own_mask(torch.ones(2, 1, 16, 16)))  # the content image
+        assert torch.allclose(out_f, edit_f * z + (1 - edit_f) * x, atol=1e-5)
+        low = edit < 0.4  # where the tail was cut the input comes through exactly
+        assert torch.allclose(out_f.masked_select(low.expand_as(x)), x.masked_select(low.expand_as(x)), atol=1e-6)
+        # a given mask (a region) is used as given
+        region = (torch.rand(2, 1, 16, 16) > 0.5).float() * 0.3
+        given, _ = floored(x, code, floored.own_mask(region))
+        assert torch.allclose(given, region * z + (1 - region) * x, atol=1e-5)
+
+
+def test_mask_floor_out_of_range_is_a_clear_error(editing_world, tmp_path):
+    with pytest.raises(InputError, match="model.generator.mask_floor"):
+        build_task("amgan", tiny("amgan", editing_world, tmp_path, "model.generator.mask_floor=1"))

@@ -66,6 +66,10 @@ class GeneratorConfig:
     # Set at export (`fashionlab export RUN model.generator.content_blur=0.5`), it removes what the weights
     # added to be read; set in training, the generator learnt to paint around it (hypothesis 6 there)
     content_blur: float = 0.0
+    # the learnt edit mask's soft tail cut at inference: clamp((m - floor) / (1 - floor), 0, 1) on the edit
+    # mask (1 = edited) before it composes the output (0: none, the papers); a mask given to the generator
+    # (a region, the CAM ablation) is used as given. Set at export like content_blur (docs/edit-comparison.md)
+    mask_floor: float = 0.0
 
 
 @dataclass
@@ -268,6 +272,9 @@ class Generator(nn.Module):
             a = self.to_attention(h) if mask is None else mask.to(z.dtype)
         if self.cfg.content_blur:
             z = gaussian_blur(z, self.cfg.content_blur)
+        if self.cfg.mask_floor and mask is None:
+            floor = self.cfg.mask_floor
+            a = self.own_mask(((self.edit_mask(a) - floor) / (1 - floor)).clamp(0, 1))
         if self.cfg.attention_keeps:  # GANimation: A = 1 keeps the input
             return a * x + (1 - a) * z, a
         return a * z + (1 - a) * x, a

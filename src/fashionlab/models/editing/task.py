@@ -136,6 +136,9 @@ class EditGanTask(Task):
                 f"expected a blur sigma in pixels between 0 and image_size / 8, got {blur}",
                 field="model.generator.content_blur",
             )
+        floor = getattr(getattr(m, "generator", None), "mask_floor", 0.0)
+        if not 0 <= floor < 1:
+            raise InputError(f"expected a mask floor in [0, 1), got {floor}", field="model.generator.mask_floor")
         if loss.cls_reduction not in ("mean", "sum"):
             raise InputError(f"expected mean or sum, got {loss.cls_reduction!r}", field="loss.cls_reduction")
         if m.cam_target not in ("target", "source", "union", "contrast"):
