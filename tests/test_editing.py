@@ -638,17 +638,24 @@ def test_cls_blur_makes_the_critics_attribute_heads_read_blurred_images(editing_
         build_task("amgan", tiny("amgan", editing_world, tmp_path, "loss.cls_blur=-1"))
 
 
-@pytest.mark.parametrize("keeps", [False, True])
-def test_content_blur_low_passes_the_content_head_only(keeps):
-    from fashionlab.models.editing.lowpass import gaussian_blur
+def _generator_pair(keeps: bool, **inference_settings):
+    """Two tiny masked generators with the same weights, the second with ``inference_settings`` (settings
+    without weights, such as content_blur or mask_floor), and an input batch with its codes."""
     from fashionlab.models.editing.networks import Generator, GeneratorConfig
 
     torch.manual_seed(0)
     cfg = GeneratorConfig(width=8, residual_blocks=1, attention=True, attention_keeps=keeps)
-    sharp = Generator(3, cfg).eval()
-    blurred = Generator(3, GeneratorConfig(**{**cfg.__dict__, "content_blur": 1.0})).eval()
-    blurred.load_state_dict(sharp.state_dict())  # the blur has no weights: same parameters
-    x, code = torch.rand(2, 3, 16, 16) * 2 - 1, torch.eye(3)[:2]
+    plain = Generator(3, cfg).eval()
+    changed = Generator(3, GeneratorConfig(**{**cfg.__dict__, **inference_settings})).eval()
+    changed.load_state_dict(plain.state_dict())  # the settings have no weights: the same parameters
+    return plain, changed, torch.rand(2, 3, 16, 16) * 2 - 1, torch.eye(3)[:2]
+
+
+@pytest.mark.parametrize("keeps", [False, True])
+def test_content_blur_low_passes_the_content_head_only(keeps):
+    from fashionlab.models.editing.lowpass import gaussian_blur
+
+    sharp, blurred, x, code = _generator_pair(keeps, content_blur=1.0)
     with torch.no_grad():
         edit_everywhere = torch.zeros(2, 1, 16, 16) if keeps else torch.ones(2, 1, 16, 16)
         z_sharp, _ = sharp(x, code, edit_everywhere)  # the whole output is the content head's image
@@ -670,14 +677,7 @@ def test_content_blur_out_of_range_is_a_clear_error(editing_world, tmp_path):
 
 @pytest.mark.parametrize("keeps", [False, True])
 def test_mask_floor_cuts_the_learnt_masks_soft_tail_only(keeps):
-    from fashionlab.models.editing.networks import Generator, GeneratorConfig
-
-    torch.manual_seed(0)
-    cfg = GeneratorConfig(width=8, residual_blocks=1, attention=True, attention_keeps=keeps)
-    plain = Generator(3, cfg).eval()
-    floored = Generator(3, GeneratorConfig(**{**cfg.__dict__, "mask_floor": 0.4})).eval()
-    floored.load_state_dict(plain.state_dict())
-    x, code = torch.rand(2, 3, 16, 16) * 2 - 1, torch.eye(3)[:2]
+    plain, floored, x, code = _generator_pair(keeps, mask_floor=0.4)
     with torch.no_grad():
         (_, a), (out_f, a_f) = plain(x, code), floored(x, code)
         edit, edit_f = plain.edit_mask(a), floored.edit_mask(a_f)

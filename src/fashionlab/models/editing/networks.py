@@ -267,11 +267,11 @@ class Generator(nn.Module):
             z, a = self._both_heads(h)
         else:
             z = self.to_rgb(h)
-            if mask is None and self.to_attention is None:
-                return gaussian_blur(z, self.cfg.content_blur), None
-            a = self.to_attention(h) if mask is None else mask.to(z.dtype)
-        if self.cfg.content_blur:
-            z = gaussian_blur(z, self.cfg.content_blur)
+            head = self.to_attention
+            a = mask.to(z.dtype) if mask is not None else None if head is None else head(h)
+        z = gaussian_blur(z, self.cfg.content_blur)  # the input itself when content_blur is 0
+        if a is None:  # no attention head (StarGAN, SaGAN's AMN): the output is the content image
+            return z, None
         if self.cfg.mask_floor and mask is None:
             floor = self.cfg.mask_floor
             a = self.own_mask(((self.edit_mask(a) - floor) / (1 - floor)).clamp(0, 1))

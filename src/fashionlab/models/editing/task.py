@@ -130,15 +130,16 @@ class EditGanTask(Task):
                 f"expected a blur sigma in pixels between 0 and image_size / 8, got {loss.cls_blur}",
                 field="loss.cls_blur",
             )
-        blur = getattr(getattr(m, "generator", None), "content_blur", 0.0)
-        if not 0 <= blur <= cfg.image_size / 8:
+        gen = m.generator  # every editor's model config has one (SaGAN's: its AMN)
+        if not 0 <= gen.content_blur <= cfg.image_size / 8:
             raise InputError(
-                f"expected a blur sigma in pixels between 0 and image_size / 8, got {blur}",
+                f"expected a blur sigma in pixels between 0 and image_size / 8, got {gen.content_blur}",
                 field="model.generator.content_blur",
             )
-        floor = getattr(getattr(m, "generator", None), "mask_floor", 0.0)
-        if not 0 <= floor < 1:
-            raise InputError(f"expected a mask floor in [0, 1), got {floor}", field="model.generator.mask_floor")
+        if not 0 <= gen.mask_floor < 1:
+            raise InputError(
+                f"expected a mask floor in [0, 1), got {gen.mask_floor}", field="model.generator.mask_floor"
+            )
         if loss.cls_reduction not in ("mean", "sum"):
             raise InputError(f"expected mean or sum, got {loss.cls_reduction!r}", field="loss.cls_reduction")
         if m.cam_target not in ("target", "source", "union", "contrast"):
