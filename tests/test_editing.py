@@ -692,6 +692,28 @@ def test_mask_floor_cuts_the_learnt_masks_soft_tail_only(keeps):
         assert torch.allclose(given, region * z + (1 - region) * x, atol=1e-5)
 
 
+def test_mask_floor_cuts_sagans_attention_mask_too():
+    from fashionlab.models.editing.networks import GeneratorConfig, SaganGenerator, SanConfig
+
+    torch.manual_seed(0)
+    amn = GeneratorConfig(width=8, residual_blocks=1, attention=False)
+    plain = SaganGenerator(3, amn, SanConfig(width=8, residual_blocks=1), san_takes_code=True).eval()
+    floored = SaganGenerator(
+        3, GeneratorConfig(**{**amn.__dict__, "mask_floor": 0.4}), SanConfig(width=8, residual_blocks=1), True
+    ).eval()
+    floored.load_state_dict(plain.state_dict())
+    x, code = torch.rand(2, 3, 16, 16) * 2 - 1, torch.eye(3)[:2]
+    with torch.no_grad():
+        (_, m), (out_f, m_f) = plain(x, code), floored(x, code)
+        assert torch.allclose(m_f, ((m - 0.4) / 0.6).clamp(0, 1), atol=1e-6)
+        assert not torch.allclose(m_f, m, atol=1e-3)
+        z, _ = plain.amn(x, code)
+        assert torch.allclose(out_f, m_f * z + (1 - m_f) * x, atol=1e-5)
+        region = (torch.rand(2, 1, 16, 16) > 0.5).float() * 0.3  # a given mask is used as given
+        given, m_given = floored(x, code, region)
+        assert torch.equal(m_given, region) and torch.allclose(given, region * z + (1 - region) * x, atol=1e-5)
+
+
 def test_mask_floor_out_of_range_is_a_clear_error(editing_world, tmp_path):
     with pytest.raises(InputError, match="model.generator.mask_floor"):
         build_task("amgan", tiny("amgan", editing_world, tmp_path, "model.generator.mask_floor=1"))

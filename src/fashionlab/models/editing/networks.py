@@ -67,8 +67,9 @@ class GeneratorConfig:
     # added to be read; set in training, the generator learnt to paint around it (hypothesis 6 there)
     content_blur: float = 0.0
     # the learnt edit mask's soft tail cut at inference: clamp((m - floor) / (1 - floor), 0, 1) on the edit
-    # mask (1 = edited) before it composes the output (0: none, the papers); a mask given to the generator
-    # (a region, the CAM ablation) is used as given. Set at export like content_blur (docs/edit-comparison.md)
+    # mask (1 = edited; for SaGAN its SAN's mask) before it composes the output (0: none, the papers); a mask
+    # given to the generator (a region, the CAM ablation) is used as given. Set at export like content_blur
+    # (docs/edit-comparison.md)
     mask_floor: float = 0.0
 
 
@@ -315,9 +316,9 @@ class SpatialAttentionNet(nn.Module):
 
 class SaganGenerator(nn.Module):
     """SaGAN (Zhang et al., ECCV 2018): ``forward(x, code, mask=None) -> (m * AMN(x, code) + (1 - m) * x, m)``
-    with ``m`` the SAN's mask (1 = edited, AMGAN's convention), or the given ``mask`` instead (then the SAN
-    is not run). ``amn``: :class:`Generator` without attention; ``san``: :class:`SpatialAttentionNet`, which
-    sees the code too when ``san_takes_code``."""
+    with ``m`` the SAN's mask (1 = edited, AMGAN's convention; ``model.generator.mask_floor`` cuts its soft tail
+    as for AMGAN), or the given ``mask`` instead (then the SAN is not run). ``amn``: :class:`Generator` without
+    attention; ``san``: :class:`SpatialAttentionNet`, which sees the code too when ``san_takes_code``."""
 
     def __init__(self, code_dim: int, amn: GeneratorConfig, san: SanConfig, san_takes_code: bool):
         super().__init__()
@@ -345,7 +346,13 @@ class SaganGenerator(nn.Module):
         self, x: torch.Tensor, code: torch.Tensor, mask: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         z, _ = self.amn(x, code)
-        m = self.san(x, code) if mask is None else mask.to(z.dtype)
+        if mask is not None:  # a given mask (a region) is used as given
+            m = mask.to(z.dtype)
+        else:
+            m = self.san(x, code)
+            floor = self.amn.cfg.mask_floor  # model.generator.mask_floor: the SAN's mask is the learnt one here
+            if floor:
+                m = ((m - floor) / (1 - floor)).clamp(0, 1)
         return m * z + (1 - m) * x, m
 
 
