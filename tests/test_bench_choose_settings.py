@@ -52,3 +52,16 @@ def test_settings_are_set_on_the_module_that_reads_them(bench):
     bench.with_settings(sagan, 0.25, 0.2)
     assert (sagan.G.amn.cfg.content_blur, sagan.G.amn.cfg.mask_floor) == (0.25, 0.2)
     assert amn.mask_floor == 0  # the config the network was built from is not changed in place
+
+
+def test_on_several_datasets_a_pair_must_pass_on_each_and_the_mean_share_decides(bench):
+    def scored(data, blur, floor, e1, e2, closer):
+        return {"data": data, **row(blur, floor, e1, e2, closer)}
+
+    mild = bench.combined([scored("sf64", 0.5, 0.1, 0.93, 0.92, 0.64), scored("s50", 0.5, 0.1, 0.92, 0.91, 0.62)])
+    strong = bench.combined([scored("sf64", 0.5, 0.2, 0.92, 0.91, 0.66), scored("s50", 0.5, 0.2, 0.89, 0.91, 0.65)])
+    assert mild["closer"] == pytest.approx(0.63)
+    assert set(mild["relative_success"]) == {"sf64 E1", "sf64 E2", "s50 E1", "s50 E2"}
+    # strong passes on sf64 alone but not on s50 (E1 0.89): the pair that passes on both is chosen
+    assert bench.choose([mild, strong], 0.9) is mild
+    assert bench.choose([strong], 0.9) is None
