@@ -24,6 +24,7 @@ import torch
 from fashionlab.metrics.editing import EditEvaluation
 from fashionlab.metrics.evaluators import default_evaluators
 from fashionlab.models.editing.lowpass import gaussian_blur
+from fashionlab.models.editing.networks import floor_mask
 from fashionlab.models.registry import load
 
 
@@ -46,7 +47,7 @@ def sharpened(editor, kind: str, t: float):
             else:
                 m = gaussian_blur(m, t).clamp(0, 1)
             return m * content + (1 - m) * x, m
-        m2 = (m > t).float() if kind == "hard" else ((m - t) / (1 - t)).clamp(0, 1)
+        m2 = (m > t).float() if kind == "hard" else floor_mask(m, t)
         return editor.generate(x, targets, changed, region=m2)
 
     return run

@@ -84,8 +84,7 @@ def main() -> None:
         added = [values.index(v) for v in ("horizontal_stripes", "vertical_stripes", "dots", "checks") if v in values]
         rows = np.where((plan.attributes == a) & np.isin(plan.values, added))[0]
         k, x, t, r = args.phase_shift, ev.inputs_uint8, ev.targets_uint8, ev.regions
-        e_in = np.array([region_error(x[i], t[i], r[i]) for i in rows])
-        e_out = np.array([region_error(outs[i], t[i], r[i]) for i in rows])
+        e_in, e_out = gain["inside_error_input"][rows], gain["inside_error"][rows]
         b_in = np.array([best_shift_error(x[i], t[i], r[i], k) for i in rows])
         b_out = np.array([best_shift_error(outs[i], t[i], r[i], k) for i in rows])
         print(f"**pattern edits that add structure, allowed a shift of up to {k} px** ({len(rows)} edits)\n")

@@ -43,6 +43,14 @@ from ...errors import InputError
 from .lowpass import gaussian_blur
 
 
+def floor_mask(edit_mask: torch.Tensor, floor: float) -> torch.Tensor:
+    """``model.generator.mask_floor``: an edit mask (1 = edited) with its soft tail below ``floor`` cut and the
+    rest rescaled, clamp((m - floor) / (1 - floor), 0, 1); the mask itself when ``floor`` is 0."""
+    if not floor:
+        return edit_mask
+    return ((edit_mask - floor) / (1 - floor)).clamp(0, 1)
+
+
 @dataclass
 class GeneratorConfig:
     """``model.generator.*``"""
@@ -274,8 +282,7 @@ class Generator(nn.Module):
         if a is None:  # no attention head (StarGAN, SaGAN's AMN): the output is the content image
             return z, None
         if self.cfg.mask_floor and mask is None:
-            floor = self.cfg.mask_floor
-            a = self.own_mask(((self.edit_mask(a) - floor) / (1 - floor)).clamp(0, 1))
+            a = self.own_mask(floor_mask(self.edit_mask(a), self.cfg.mask_floor))
         if self.cfg.attention_keeps:  # GANimation: A = 1 keeps the input
             return a * x + (1 - a) * z, a
         return a * z + (1 - a) * x, a
@@ -346,13 +353,8 @@ class SaganGenerator(nn.Module):
         self, x: torch.Tensor, code: torch.Tensor, mask: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         z, _ = self.amn(x, code)
-        if mask is not None:  # a given mask (a region) is used as given
-            m = mask.to(z.dtype)
-        else:
-            m = self.san(x, code)
-            floor = self.amn.cfg.mask_floor  # model.generator.mask_floor: the SAN's mask is the learnt one here
-            if floor:
-                m = ((m - floor) / (1 - floor)).clamp(0, 1)
+        # a given mask (a region) is used as given; the SAN's learnt one gets model.generator.mask_floor
+        m = mask.to(z.dtype) if mask is not None else floor_mask(self.san(x, code), self.amn.cfg.mask_floor)
         return m * z + (1 - m) * x, m
 
 
