@@ -11,7 +11,8 @@ and which it cannot (a small region, a pattern whose phase must match, a value r
 ``--phase-shift K`` adds, for the pattern edits that add structure (to stripes, dots or checks), the mean
 error inside the region and the share closer than the input when the output is also allowed its best integer
 shift within +-K pixels (the input likewise, as the control): how much of the miss is drawing the right
-pattern a few pixels off the truth's phase.
+pattern a few pixels off the truth's phase; and the same share for every attribute at each shift up to K:
+which misses are the right shape a pixel or two off and which are the wrong shape.
 """
 
 from __future__ import annotations
@@ -93,6 +94,20 @@ def main() -> None:
         print(
             f"| each at its best shift | {b_in.mean():.1f} | {b_out.mean():.1f} | {100 * (b_out < b_in).mean():.1f} |"
         )
+    if args.phase_shift:
+        shifts = range(args.phase_shift + 1)
+        print("\n**every attribute, closer (%) when output and input may each take their best shift of up to k px**\n")
+        print("| attribute | " + " | ".join("as drawn" if k == 0 else f"k = {k}" for k in shifts) + " |")
+        print("|---|" + "---|" * len(shifts))
+        for a, name in enumerate(ev.names):
+            rows = np.where((plan.attributes == a) & (area > 0))[0]
+            cells = []
+            for k in shifts:
+                x, t, r = ev.inputs_uint8, ev.targets_uint8, ev.regions
+                b_in = np.array([best_shift_error(x[i], t[i], r[i], k) for i in rows])
+                b_out = np.array([best_shift_error(outs[i], t[i], r[i], k) for i in rows])
+                cells.append(f"{100 * (b_out < b_in).mean():.1f}")
+            print(f"| {name} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":
