@@ -326,3 +326,42 @@ def test_fashionlab_eval_edit(name, baselines, tmp_path):
     r = subprocess.run([*EXE, *map(str, args)], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert "E1 manip. mean" in r.stdout
+
+
+@pytest.mark.parametrize("kind", ["amgan", "ganimation"])
+def test_named_regions_from_hand_made_probe_masks(kind, monkeypatch):
+    """sleeves = the "sleeveless" probe's mask within the colour probe's (the garment), none for a garment
+    read as sleeveless; torso = the garment without the sleeves' probe; the threshold defaults to the
+    editor's own (an export's model.region_threshold), else the paper's 0.9."""
+    G = ganimation_generator() if kind == "ganimation" else Generator(SPACE.code_dim, GeneratorConfig(8, 1, True))
+    editor = Editor(kind, ATTRIBUTES, G, Preprocess((16, 16), "fit"), region_threshold=0.4).eval()
+    x, _, _ = inputs()
+    sleeve_probe = torch.zeros(2, 1, 16, 16)
+    sleeve_probe[..., :, :8] = 0.5  # the left half, at 0.5: found at 0.4, not at 0.9
+    sleeve_probe[..., 12:, :] = 0.5  # and spilling below the garment (an arm, the background)
+    garment_probe = torch.zeros(2, 1, 16, 16)
+    garment_probe[..., :12, :] = 0.95  # the top three quarters
+    sleeve_targets = []
+
+    def generate(x, targets, changed, region=None):
+        if int(changed[0]) == 0:
+            sleeve_targets.append(targets[:, 0].tolist())
+        return x, {0: sleeve_probe, 1: garment_probe}[int(changed[0])]
+
+    monkeypatch.setattr(editor, "generate", generate)
+    labels = torch.tensor([[1, 0, 0], [2, 1, 1]])  # short and long sleeves
+    found = {r: editor.region_mask(x, r, labels) for r in ("sleeves", "torso", "garment")}
+    assert sleeve_targets == [[0, 0], [0, 0]]  # the sleeve probe asks for "sleeveless" (sleeves, torso)
+    want_garment = (garment_probe >= 0.4).float()
+    assert torch.equal(found["garment"], want_garment)
+    assert torch.equal(found["sleeves"], want_garment * (sleeve_probe >= 0.4))  # only the left of the garment
+    assert float(found["sleeves"][..., 12:, :].max()) == 0  # the spill below the garment is not a sleeve
+    assert torch.equal(found["torso"], want_garment * (sleeve_probe < 0.4))
+    assert float(editor.region_mask(x, "sleeves", labels, 0.9).max()) == 0  # the paper's threshold, given
+    editor.region_threshold = 0.9  # an export without its own threshold: the paper's
+    assert float(editor.region_mask(x, "sleeves", labels).max()) == 0
+    # a garment read as sleeveless has no sleeves; its probe asks for long ones (drawn onto the arms)
+    sleeve_targets.clear()
+    found = editor.region_mask(x, "sleeves", torch.tensor([[0, 0, 0], [2, 1, 1]]), 0.4)
+    assert sleeve_targets == [[2, 0]]
+    assert float(found[0].max()) == 0 and torch.equal(found[1], (want_garment * (sleeve_probe >= 0.4))[1])

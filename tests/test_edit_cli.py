@@ -106,6 +106,26 @@ def test_a_tiny_named_region_is_refused_with_a_threshold_that_finds_it(tiny_amga
     assert np.array_equal(res.image[h // 4 + 1 :], photo[h // 4 + 1 :])  # outside the region: the photo
 
 
+def test_red_sleeves_on_a_sleeveless_garment_leave_it_unchanged_and_say_why(tiny_amgan, monkeypatch):
+    import torch
+
+    from fashionlab.models.registry import load
+    from fashionlab.usecases.edit import edit_images
+
+    editor = load(tiny_amgan["run"])
+    h, w = editor.preprocess.size
+    a, sleeveless = editor.space.value_index("sleeve", "sleeveless")
+    labels = torch.zeros(2, len(editor.space.names), dtype=torch.long)
+    labels[:, a] = torch.tensor([sleeveless, sleeveless + 1])  # the first sleeveless, the second not
+    monkeypatch.setattr(editor, "read_attributes", lambda x: labels[: len(x)].clone())
+    monkeypatch.setattr(editor, "region_mask", lambda x, region, lab=None, threshold=None: torch.ones(len(x), 1, h, w))
+    photos = list(np.random.default_rng(5).integers(0, 256, (2, h, w, 3), dtype=np.uint8))
+    bare, sleeved = edit_images(editor, photos, {"color": "red"}, region="sleeves", domain_check=False)
+    assert np.array_equal(bare.image, photos[0])
+    assert bare.notes == ["the garment reads as sleeveless: it has no sleeves to edit; left unchanged"]
+    assert not np.array_equal(sleeved.image, photos[1]) and sleeved.notes == []
+
+
 @pytest.fixture(scope="module")
 def models(tiny_amgan, tmp_path_factory):
     base = tmp_path_factory.mktemp("editcli")

@@ -675,6 +675,11 @@ def test_content_blur_out_of_range_is_a_clear_error(editing_world, tmp_path):
         build_task("amgan", tiny("amgan", editing_world, tmp_path, "model.generator.content_blur=20"))
 
 
+def test_region_threshold_out_of_range_is_a_clear_error(editing_world, tmp_path):
+    with pytest.raises(InputError, match="model.region_threshold"):
+        build_task("amgan", tiny("amgan", editing_world, tmp_path, "model.region_threshold=1"))
+
+
 @pytest.mark.parametrize("keeps", [False, True])
 def test_mask_floor_cuts_the_learnt_masks_soft_tail_only(keeps):
     plain, floored, x, code = _generator_pair(keeps, mask_floor=0.4)

@@ -130,6 +130,15 @@ def test_bad_input_is_one_line_without_a_traceback(stargan_run, tmp_path):
     assert "exported step 3" in r.stdout and (empty / "model.safetensors").is_file()
 
 
+def test_an_export_carries_its_region_threshold(stargan_run, tmp_path):
+    """model.region_threshold set at export is the loaded editor's default for named regions; an export
+    without it has the paper's 0.9."""
+    assert fashionlab.load(stargan_run / "export").region_threshold == 0.9
+    path = export_checkpoint(stargan_run, out=tmp_path / "t04", overrides=["model.region_threshold=0.4"])
+    assert read_export(path)[0]["config"]["region_threshold"] == 0.4
+    assert fashionlab.load(path).region_threshold == 0.4
+
+
 def test_an_export_override_changes_the_model_and_is_recorded(stargan_run, tmp_path):
     from fashionlab.models.editing.lowpass import gaussian_blur
 

@@ -83,9 +83,9 @@ def picture_flow(folder: Path, name: str, photo: np.ndarray, caption: str, searc
     )
     color = "red" if read.get("color") != "red" else "blue"
     (edited,) = edit_images(editor, [photo], {"color": color})
-    (regional,) = edit_images(editor, [photo], {"color": color}, region="sleeves", region_threshold=0.5)
+    (regional,) = edit_images(editor, [photo], {"color": color}, region="sleeves")
     edits = _strip([photo, edited.image, regional.image])
-    what = f"edit color={color}; the same on the sleeves only (region found at threshold 0.5)"
+    what = f"edit color={color}; the same on the sleeves only (region found at threshold {editor.region_threshold})"
     sec.rows.append((what, _save(folder, f"{name}-edits.png", edits)))
     for note in dict.fromkeys(edited.notes + regional.notes):
         sec.rows.append(("note", note))

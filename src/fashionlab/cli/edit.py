@@ -33,8 +33,12 @@ def edit(
         typer.Option(help="Edit only here: sleeves, torso, garment (attention editors) or a binary MASK.png."),
     ] = None,
     region_threshold: Annotated[
-        float, typer.Option(help="A named region is where its probe edit's mask is at least this (AMGAN: 0.9).")
-    ] = 0.9,
+        float | None,
+        typer.Option(
+            help="A named region is where its probe edits' masks are at least this "
+            "[default: the model's own, e.g. 0.4 for asset:amgan-synth64; AMGAN's paper: 0.9]."
+        ),
+    ] = None,
     show_mask: Annotated[bool, typer.Option("--show-mask", help="Also write each edit's mask as an overlay.")] = False,
     batch_size: Annotated[int, typer.Option(help="Images per batch.")] = 8,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,

@@ -343,8 +343,12 @@ def eval_region(
     ],
     setting: Annotated[str, typer.Option("--set", help="The edit, ATTRIBUTE=VALUE (color or pattern).")] = "color=red",
     region_threshold: Annotated[
-        float, typer.Option(help="A found region is where its probe edit's mask is at least this (AMGAN: 0.9).")
-    ] = 0.9,
+        float | None,
+        typer.Option(
+            help="A found region is where its probe edits' masks are at least this "
+            "[default: each model's own; AMGAN's paper: 0.9]."
+        ),
+    ] = None,
     split: Annotated[str, typer.Option(help="Split whose images are edited.")] = "test",
     limit: Annotated[int, typer.Option(help="Images edited per region.")] = 200,
     workers: Annotated[int, typer.Option(help="Processes rendering the ground truth.")] = 1,

@@ -12,7 +12,8 @@ The exact region is where the noise-free target rendering differs from the noise
 Each method is run three ways, so the table says what finding the region is worth:
 
 - ``found``: the editor finds the region itself (``Editor.region_mask``: AMGAN's rule, the attention mask
-  of a manipulation covering the region thresholded at 0.9; editors with attention only);
+  of a manipulation covering the region thresholded, at the editor's own threshold unless one is given;
+  editors with attention only);
 - ``exact mask``: the exact region given as the mask (what ``--region MASK.png`` does with a perfect mask);
 - ``whole image``: the same edit without a region (the garment-wide edit: how much a region matters).
 
@@ -184,10 +185,11 @@ class RegionEditEvaluation:
 
     @torch.no_grad()
     def run(
-        self, editor, name: str, batch_size: int = 64, threshold: float = 0.9
+        self, editor, name: str, batch_size: int = 64, threshold: float | None = None
     ) -> tuple[RegionReport, dict[str, np.ndarray]]:
         """Score a loaded editor (``fashionlab.load``) the three ways; returns the report and each way's
-        edited images (n, H, W, 3) uint8. ``threshold``: the found region's (``Editor.region_mask``)."""
+        edited images (n, H, W, 3) uint8. ``threshold``: the found region's (``Editor.region_mask``; default:
+        the editor's own)."""
         ways = ["found", "exact mask", "whole image"] if editor.has_attention else ["exact mask", "whole image"]
         settings = {self.attribute: self.value}
         report = RegionReport(name, self.region, self.setting, len(self.rows))

@@ -255,7 +255,7 @@ def create_app(config: ServeConfig | None = None, state: ServiceState | None = N
                 f"this {editor.kind} has no attention masks to find a region; send region_mask", field="region"
             )
         return photo, edit_images(editor, [photo], parsed.body.changes, region=region,
-                                  region_threshold=getattr(parsed.body, "region_threshold", 0.9))[0]  # fmt: skip
+                                  region_threshold=getattr(parsed.body, "region_threshold", None))[0]  # fmt: skip
 
     def _notes(result) -> list[str]:
         return [n for n in result.notes if not (result.domain is not None and n == result.domain.message)]

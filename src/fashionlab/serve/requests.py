@@ -59,7 +59,9 @@ class AttentionBody(Body):
 class EditBody(Body):
     changes: dict[str, str] = Field(description='{"sleeve": "long"}, applied in order', min_length=1, max_length=8)
     region: Region | None = Field(None, description="edit only here (found by AMGAN's rule)")
-    region_threshold: float = Field(0.9, gt=0, lt=1)
+    region_threshold: float | None = Field(
+        None, gt=0, lt=1, description="where a named region's probe masks count (default: the model's own)"
+    )
     response: Literal["png", "json"] = "png"
 
     _parse_changes = field_validator("changes", mode="before")(_changes)
@@ -84,7 +86,9 @@ class SearchEditBody(Body):
     changes: dict[str, str] = Field(min_length=1, max_length=8)
     k: int = Field(10, ge=1, le=100)
     region: Region | None = None
-    region_threshold: float = Field(0.9, gt=0, lt=1)
+    region_threshold: float | None = Field(
+        None, gt=0, lt=1, description="where a named region's probe masks count (default: the model's own)"
+    )
 
     _parse_changes = field_validator("changes", mode="before")(_changes)
 

@@ -39,7 +39,7 @@ from ..data.geometry import Placement
 from ..data.imaging import Preprocess, load_mask, load_rgb, resize_mask
 from ..errors import InputError
 from ..models.domain import DomainReport
-from ..models.editing.editor import REGION_THRESHOLD, Editor
+from ..models.editing.editor import Editor
 from .domain import domain_reports
 
 NAMED_REGIONS = ("sleeves", "torso", "garment")
@@ -68,8 +68,9 @@ def check_editor(editor: object, where: str | Path | None = None) -> Editor:
     return editor
 
 
-def check_region(editor: Editor, region: str | Path | None, threshold: float = REGION_THRESHOLD) -> None:
-    """Refuse, before any work, a region this editor cannot find, or a threshold outside (0, 1)."""
+def check_region(editor: Editor, region: str | Path | None, threshold: float | None = None) -> None:
+    """Refuse, before any work, a region this editor cannot find, or a threshold outside (0, 1) (``None``:
+    the editor's own)."""
     if region is None:
         return
     if isinstance(region, Path):
@@ -85,7 +86,7 @@ def check_region(editor: Editor, region: str | Path | None, threshold: float = R
             f"region {region!r} is found from attention masks, which this {editor.kind} has not; give a mask image",
             field="region",
         )
-    if not 0 < threshold < 1:
+    if threshold is not None and not 0 < threshold < 1:
         raise InputError(f"the region threshold must lie in (0, 1), got {threshold}", field="region_threshold")
 
 
@@ -156,6 +157,15 @@ class EditedImage:
     domain: DomainReport | None = None
 
 
+def _reads_sleeveless(editor: Editor, labels: torch.Tensor) -> torch.Tensor:
+    """(B,) bool: the editor reads the garment as sleeveless (no sleeves to edit)."""
+    names = editor.space.names
+    if "sleeve" not in names or "sleeveless" not in editor.space.attributes[names.index("sleeve")][1]:
+        return torch.zeros(len(labels), dtype=torch.bool)
+    a, v = editor.space.value_index("sleeve", "sleeveless")
+    return labels[:, a] == v
+
+
 def _region_note(editor: Editor, x: torch.Tensor, region: str, threshold: float, share: float) -> str:
     found = [
         (t, float(editor.region_mask(x, region, threshold=t).mean())) for t in SUGGESTED_THRESHOLDS if t < threshold
@@ -179,13 +189,14 @@ def edit_images(
     settings: dict[str, str],
     *,
     region: str | Path | np.ndarray | None = None,
-    region_threshold: float = REGION_THRESHOLD,
+    region_threshold: float | None = None,
     domain_check: bool = True,
 ) -> list[EditedImage]:
     """Edit a batch of (H, W, 3) uint8 photos of any sizes (see the module docstring). ``region``: a named
     region, the path of a binary mask image or an (H, W) bool/0-1 array (one for every photo, each photo's
-    size). ``domain_check``: attach the domain check's report to each result (a photo unlike the training
-    data gets a note)."""
+    size). ``region_threshold``: where a named region's probe masks count (default: the editor's own,
+    ``editor.region_threshold``). ``domain_check``: attach the domain check's report to each result (a photo
+    unlike the training data gets a note)."""
     editor.space.parse_settings(settings)  # unknown attribute or value: fail before any work
     pre = editor.preprocess
     x = torch.stack([pre.image(ph) for ph in photos])
@@ -207,11 +218,16 @@ def edit_images(
                 masks.append(torch.from_numpy(small.astype(np.float32))[None, None])
         reg = torch.cat(masks)
     elif region is not None:
+        region_threshold = editor.region_threshold if region_threshold is None else region_threshold
         labels = editor.read_attributes(x)
         reg = editor.region_mask(x, region, labels, threshold=region_threshold)
+        bare = _reads_sleeveless(editor, labels) if region == "sleeves" else torch.zeros(len(photos), dtype=torch.bool)
         for i in range(len(photos)):
             shares[i] = float(reg[i].mean())
-            if shares[i] < MIN_REGION_SHARE:
+            if bare[i]:
+                skip[i] = True
+                notes[i].append("the garment reads as sleeveless: it has no sleeves to edit; left unchanged")
+            elif shares[i] < MIN_REGION_SHARE:
                 skip[i] = True
                 notes[i].append(_region_note(editor, x[i : i + 1], region, region_threshold, shares[i]))
     result = editor.edit(x, settings, region=reg, region_threshold=region_threshold)
@@ -238,7 +254,7 @@ def edit_files(
     settings: dict[str, str],
     *,
     region: str | Path | None = None,
-    region_threshold: float = REGION_THRESHOLD,
+    region_threshold: float | None = None,
     batch_size: int = 8,
     progress: bool = True,
     domain_check: bool = True,

@@ -26,6 +26,10 @@ class EditModelConfig:
     # docs/benchmarks.md), their "union" (pixelwise max), or the "contrast" CAM(source) - CAM(target) (the
     # CAM of the logit difference: where the image shows its value rather than the target)
     cam_target: str = "target"
+    # inference only: a named region (sleeves, torso, garment) is where the probe edits' masks are at least
+    # this; the paper's 0.9 finds ~nothing with a soft mask, so an export carries the value measured for it
+    # (bench/choose_region_threshold.py)
+    region_threshold: float = 0.9
 
     def build_generator(self, code_dim: int) -> nn.Module:
         """The generator these settings describe (SaGAN's config builds its AMN + SAN pair instead)."""

@@ -20,7 +20,8 @@ from ..attrnet import AttrNet, AttrNetModelConfig
 from .codes import AttributeSpace
 from .networks import Generator, SaganGenerator
 
-#: which manipulation's attention mask finds a region (AMGAN's region-specific edits), and its threshold
+#: which manipulation's attention mask finds a region (AMGAN's region-specific edits), and the paper's
+#: threshold (an export may carry its own, measured: ``model.region_threshold``)
 REGION_PROBES = {"sleeves": ("sleeve", "sleeveless"), "garment": ("color", None)}
 REGION_THRESHOLD = 0.9
 
@@ -46,6 +47,7 @@ class Editor(nn.Module):
         generator: Generator | SaganGenerator,
         preprocess: Preprocess,
         classifier: AttrNet | None = None,
+        region_threshold: float = REGION_THRESHOLD,
     ):
         super().__init__()
         self.kind = kind
@@ -53,6 +55,7 @@ class Editor(nn.Module):
         self.G = generator
         self.preprocess = preprocess
         self.classifier = classifier
+        self.region_threshold = region_threshold  # the default of region_mask (the export's, else the paper's)
 
     @property
     def has_attention(self) -> bool:
@@ -99,11 +102,16 @@ class Editor(nn.Module):
 
     @torch.no_grad()
     def region_mask(
-        self, x: torch.Tensor, region: str, labels: torch.Tensor | None = None, threshold: float = REGION_THRESHOLD
+        self, x: torch.Tensor, region: str, labels: torch.Tensor | None = None, threshold: float | None = None
     ) -> torch.Tensor:
         """(B, 1, H, W) binary mask of a garment region found by AMGAN's rule: the attention mask of a
-        manipulation that covers it, thresholded at ``threshold`` (the paper: 0.9). ``sleeves``:
-        "sleeveless"; ``garment``: a colour change; ``torso``: the garment without the sleeves."""
+        manipulation that covers it, thresholded at ``threshold`` (default: the export's
+        ``model.region_threshold``, else the paper's 0.9). ``garment``: a colour change's mask;
+        ``sleeves``: "sleeveless"'s mask within the garment (the probe's mask also spills onto the arm and
+        the background beside it; within the garment the shipped AMGAN's sleeves are found with IoU 0.43
+        instead of 0.29, docs/edit-comparison.md "Region edits"), empty for a garment read as sleeveless;
+        ``torso``: the garment without the sleeves' probe ("long sleeves" for a sleeveless one)."""
+        threshold = self.region_threshold if threshold is None else threshold
         if not 0 < threshold < 1:
             raise InputError(f"the region threshold must lie in (0, 1), got {threshold}", field="region_threshold")
         if not self.has_attention:
@@ -129,10 +137,15 @@ class Editor(nn.Module):
             _, mask = self.generate(x, targets, torch.full_like(labels[:, 0], a))
             return (mask >= threshold).float()
 
-        if region == "sleeves":
-            return probe("sleeves")
         garment = probe("garment")
-        return garment if region == "garment" else garment * (1 - probe("sleeves"))
+        if region == "garment":
+            return garment
+        sleeves = probe("sleeves")
+        if region == "torso":
+            return garment * (1 - sleeves)
+        # a garment read as sleeveless has no sleeves: its probe ("long") would draw them onto the arms
+        bare = labels[:, self.space.index("sleeve")] == self.space.value_index(*REGION_PROBES["sleeves"])[1]
+        return garment * sleeves * (~bare).to(garment.dtype)[:, None, None, None]
 
     @torch.no_grad()
     def edit(
@@ -141,13 +154,14 @@ class Editor(nn.Module):
         settings: dict[str, str],
         region: str | torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
-        region_threshold: float = REGION_THRESHOLD,
+        region_threshold: float | None = None,
     ) -> EditResult:
         """Apply ``settings`` (``{"sleeve": "long", "color": "red"}``) in order to ``images`` (B, 3, H, W) in
         [-1, 1] at the model's size. ``region``: ``sleeves``, ``torso``, ``garment`` or a (B or 1, 1, H, W)
         binary mask: the edits act only there (AMGAN's region-specific manipulation). ``labels`` (B, M):
         the images' current attribute values, when known (else read by the editor's attribute network).
-        ``region_threshold``: where a named region's probe mask counts as the region (the paper: 0.9).
+        ``region_threshold``: where a named region's probe mask counts as the region (default: the export's,
+        else the paper's 0.9).
         A setting an image already has leaves that image unchanged and is reported in ``notes``."""
         self._check(images)
         order = self.space.parse_settings(settings)
@@ -214,7 +228,8 @@ def load_editor(
             [(n, v) for n, v in c.get("region_attributes", [])],
             preprocess=Preprocess.from_dict(c["preprocess"]),
         )
-    return Editor(kind, attributes, model_cfg.build_generator(space.code_dim), preprocess, classifier)
+    generator = model_cfg.build_generator(space.code_dim)
+    return Editor(kind, attributes, generator, preprocess, classifier, model_cfg.region_threshold)
 
 
 def infer_editor(editor: Editor, batch: dict[str, Any]) -> dict[str, torch.Tensor]:

@@ -26,7 +26,7 @@ from torch import nn
 from ...data.imaging import Preprocess
 from ...errors import InputError
 from .codes import AttributeSpace
-from .editor import Editor
+from .editor import REGION_THRESHOLD, Editor
 
 #: CelebA's raw label values as its importer stores them (``data/importers/celeba.py``: 1 -> yes, -1 -> no)
 _BINARY_ALIASES = {"1": "yes", "+1": "yes", "-1": "no"}
@@ -251,6 +251,7 @@ class ResganEditor(Editor):
         self.preprocess = preprocess
         self.classifier = None
         self.mask_threshold = mask_threshold
+        self.region_threshold = REGION_THRESHOLD  # (no attention: named regions are refused)
 
     @property
     def has_attention(self) -> bool:

@@ -140,6 +140,10 @@ class EditGanTask(Task):
             raise InputError(
                 f"expected a mask floor in [0, 1), got {gen.mask_floor}", field="model.generator.mask_floor"
             )
+        if not 0 < m.region_threshold < 1:
+            raise InputError(
+                f"expected a region threshold in (0, 1), got {m.region_threshold}", field="model.region_threshold"
+            )
         if loss.cls_reduction not in ("mean", "sum"):
             raise InputError(f"expected mean or sum, got {loss.cls_reduction!r}", field="loss.cls_reduction")
         if m.cam_target not in ("target", "source", "union", "contrast"):

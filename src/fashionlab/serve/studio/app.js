@@ -188,7 +188,7 @@ async function applyEdit(event) {
   await busy($("edit"), async () => {
     const region = $("region").value || null;
     const result = await api("/v1/edit", form({
-      image: state.image, changes, region, region_threshold: region ? $("threshold").value : null, response: "json",
+      image: state.image, changes, region, region_threshold: region && $("threshold").value ? $("threshold").value : null, response: "json",
     }));
     state.edited = result.image;
     $("edit-before").src = $("current").src;
