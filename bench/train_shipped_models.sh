@@ -58,10 +58,11 @@ DEFORM=$(ls -d runs-deform/deform/run-* | tail -n 1)
 # amgan-synth64 is the run's last checkpoint exported with a Gaussian low-pass (sigma 0.5 px) on the
 # generator's content image (model.generator.content_blur) and the learnt mask's tail below 0.15 cut
 # (model.generator.mask_floor; both recorded as export_overrides in its provenance), the pair chosen by
-# bench/choose_export_settings.py on sf64 and confirmed on sf64-s50: docs/edit-comparison.md, hypothesis 5
+# bench/choose_export_settings.py on sf64 and confirmed on sf64-s50: docs/edit-comparison.md, hypothesis 5;
+# named regions found at 0.4 (model.region_threshold, bench/choose_region_threshold.py: "Region edits" there)
 AMGAN=$(ls -d runs-amgan/amgan/run-* | tail -n 1)
 [ -f amgan-synth64/model.safetensors ] || $FL export "$AMGAN" model.generator.content_blur=0.5 \
-    model.generator.mask_floor=0.15 --out amgan-synth64
+    model.generator.mask_floor=0.15 model.region_threshold=0.4 --out amgan-synth64
 
 echo "exports (each with its provenance in config.json):"
 for run in runs-attrnet128 runs-attrnet64 runs-attrnet64-eval runs-synthpose128-eval runs-keypoints \
