@@ -191,7 +191,10 @@ def test_region_mask_restricts_the_edit(models, tmp_path):
     from fashionlab.usecases.edit import edit_images
 
     (want,) = edit_images(load(models["amgan"]), [before], {"color": "red"}, region=mask > 0, domain_check=False)
-    assert np.array_equal(after, want.image)  # the CLI writes exactly what the library computes
+    # the CLI writes what the library computes, up to one grey level of float rounding: one fresh-clone run
+    # in several (2026-12-05) differed between the CLI's process and this one (cause not pinned; the torch
+    # thread count alone changes nothing); a wrong path (a mask applied twice) differs by far more
+    assert np.abs(after.astype(int) - want.image.astype(int)).max() <= 1
 
 
 @pytest.mark.parametrize(
