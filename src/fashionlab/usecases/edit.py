@@ -157,15 +157,6 @@ class EditedImage:
     domain: DomainReport | None = None
 
 
-def _reads_sleeveless(editor: Editor, labels: torch.Tensor) -> torch.Tensor:
-    """(B,) bool: the editor reads the garment as sleeveless (no sleeves to edit)."""
-    names = editor.space.names
-    if "sleeve" not in names or "sleeveless" not in editor.space.attributes[names.index("sleeve")][1]:
-        return torch.zeros(len(labels), dtype=torch.bool)
-    a, v = editor.space.value_index("sleeve", "sleeveless")
-    return labels[:, a] == v
-
-
 def _region_note(editor: Editor, x: torch.Tensor, region: str, threshold: float, share: float) -> str:
     found = [
         (t, float(editor.region_mask(x, region, threshold=t).mean())) for t in SUGGESTED_THRESHOLDS if t < threshold
@@ -221,7 +212,8 @@ def edit_images(
         region_threshold = editor.region_threshold if region_threshold is None else region_threshold
         labels = editor.read_attributes(x)
         reg = editor.region_mask(x, region, labels, threshold=region_threshold)
-        bare = _reads_sleeveless(editor, labels) if region == "sleeves" else torch.zeros(len(photos), dtype=torch.bool)
+        # (region_mask found the sleeves with the "sleeveless" probe, so the editor knows that value)
+        bare = editor.reads_sleeveless(labels) if region == "sleeves" else torch.zeros(len(photos), dtype=torch.bool)
         for i in range(len(photos)):
             shares[i] = float(reg[i].mean())
             if bare[i]:

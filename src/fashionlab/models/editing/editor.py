@@ -100,6 +100,12 @@ class Editor(nn.Module):
                 f"got {tuple(x.shape)} (fashionlab.usecases.edit.edit_images fits photos of any size)"
             )
 
+    def reads_sleeveless(self, labels: torch.Tensor) -> torch.Tensor:
+        """(B,) bool: ``labels`` (B, M) say the garment has the "sleeves" probe's value (sleeveless), so it has
+        no sleeves to find or edit."""
+        a, v = self.space.value_index(*REGION_PROBES["sleeves"])
+        return labels[:, a] == v
+
     @torch.no_grad()
     def region_mask(
         self, x: torch.Tensor, region: str, labels: torch.Tensor | None = None, threshold: float | None = None
@@ -144,8 +150,7 @@ class Editor(nn.Module):
         if region == "torso":
             return garment * (1 - sleeves)
         # a garment read as sleeveless has no sleeves: its probe ("long") would draw them onto the arms
-        bare = labels[:, self.space.index("sleeve")] == self.space.value_index(*REGION_PROBES["sleeves"])[1]
-        return garment * sleeves * (~bare).to(garment.dtype)[:, None, None, None]
+        return garment * sleeves * (~self.reads_sleeveless(labels)).to(garment.dtype)[:, None, None, None]
 
     @torch.no_grad()
     def edit(
